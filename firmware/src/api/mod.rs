@@ -1,0 +1,56 @@
+//! The HTTPS API: hyper 1 over tokio-rustls, on the single I/O thread.
+
+pub mod body;
+pub mod mjpeg;
+mod redirect;
+pub mod routes;
+mod server;
+mod timeout_io;
+pub mod tls;
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use redirect::serve_redirect;
+pub use server::serve_https;
+
+use crate::live::LiveBus;
+use crate::status::CameraStatus;
+
+/// What request handlers share. Lives on the I/O thread only, behind an `Rc`.
+pub struct AppState {
+    pub bus: Arc<LiveBus>,
+    pub camera: Arc<CameraStatus>,
+    pub started: Instant,
+    /// Becomes `true` when the service is stopping.
+    pub shutdown: watch::Receiver<bool>,
+    pub write_timeout: Duration,
+    pub live_clients: Gauge,
+    pub connections: Gauge,
+}
+
+/// A count of things in progress, decremented when their guard drops.
+#[derive(Default)]
+pub struct Gauge(Cell<usize>);
+
+impl Gauge {
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+
+    pub fn enter(&self) -> GaugeGuard<'_> {
+        self.0.set(self.0.get() + 1);
+        GaugeGuard(self)
+    }
+}
+
+pub struct GaugeGuard<'a>(&'a Gauge);
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.0.set(self.0.0.get() - 1);
+    }
+}

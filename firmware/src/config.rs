@@ -1,0 +1,541 @@
+//! Service configuration: a TOML file, then command-line overrides, then validation.
+//!
+//! The file is walked key by key rather than deserialised with serde so that every
+//! error names the exact key (`camera.fps`) and what is allowed there. A user editing
+//! the file on the boot partition has no other way to learn what went wrong.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+/// A configuration value that is missing, malformed or out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: `{key}` {problem}")]
+pub struct ConfigError {
+    /// Dotted key as written in the TOML file (`camera.fps`), or the flag (`--fps`).
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraSource {
+    /// Generated test scene.
+    Synthetic,
+    /// A directory of JPEG/PNG frames or an MJPEG file, looped.
+    Replay(PathBuf),
+    /// The best source this build and device have (Pi camera, UVC, then synthetic).
+    Auto,
+}
+
+impl CameraSource {
+    pub const ALLOWED: &'static str = "`synthetic`, `replay:PATH` or `auto`";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "synthetic" => Some(Self::Synthetic),
+            "auto" => Some(Self::Auto),
+            _ => {
+                let path = s.strip_prefix("replay:")?;
+                (!path.is_empty()).then(|| Self::Replay(PathBuf::from(path)))
+            }
+        }
+    }
+}
+
+impl fmt::Display for CameraSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Synthetic => f.write_str("synthetic"),
+            Self::Auto => f.write_str("auto"),
+            Self::Replay(p) => write!(f, "replay:{}", p.display()),
+        }
+    }
+}
+
+/// Frame size in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Size {
+    pub const MIN: u32 = 16;
+    pub const MAX: u32 = 4096;
+    const ALLOWED: &'static str =
+        "WIDTHxHEIGHT with even numbers from 16 to 4096, for example `1280x720`";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let (w, h) = s.split_once(['x', 'X'])?;
+        let size = Self {
+            width: w.trim().parse().ok()?,
+            height: h.trim().parse().ok()?,
+        };
+        let ok = |v: u32| (Self::MIN..=Self::MAX).contains(&v) && v % 2 == 0;
+        (ok(size.width) && ok(size.height)).then_some(size)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraConfig {
+    pub source: CameraSource,
+    pub size: Size,
+    pub fps: u32,
+    /// Seed of the synthetic scene: the same seed draws the same scene.
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JpegConfig {
+    pub quality: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP port that only redirects to HTTPS.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// A client that cannot take written bytes for this long is dropped.
+    pub write_timeout: Duration,
+    /// A connection that sends no complete request head for this long is closed.
+    pub header_timeout: Duration,
+    /// Connections beyond this are refused at accept.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub camera: CameraConfig,
+    pub jpeg: JpegConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./mecam-data"),
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+                http_redirect_listen: None,
+                write_timeout: Duration::from_secs(10),
+                header_timeout: Duration::from_secs(10),
+                max_connections: 128,
+            },
+            camera: CameraConfig {
+                source: CameraSource::Synthetic,
+                size: Size {
+                    width: 1280,
+                    height: 720,
+                },
+                fps: 25,
+                seed: 1,
+            },
+            jpeg: JpegConfig { quality: 80 },
+        }
+    }
+}
+
+/// Values given on the command line; each replaces the file's value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub http_redirect_listen: Option<String>,
+    pub camera: Option<String>,
+    pub size: Option<String>,
+    pub fps: Option<String>,
+    pub jpeg_quality: Option<String>,
+    pub seed: Option<String>,
+}
+
+pub const FPS_RANGE: std::ops::RangeInclusive<u32> = 1..=120;
+const QUALITY_RANGE: std::ops::RangeInclusive<u8> = 1..=100;
+const TIMEOUT_RANGE_SECS: std::ops::RangeInclusive<u64> = 1..=300;
+const MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<u64> = 1..=4096;
+
+impl Config {
+    /// Reads `path` (if given), applies `overrides`, and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+                })?;
+                Self::from_toml(&text)?
+            }
+            None => Self::default(),
+        };
+        config.apply(overrides)?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document; keys left out keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            let key = e
+                .span()
+                .map(|s| locate(text, s.start))
+                .unwrap_or_else(|| "config file".into());
+            ConfigError::new(key, format!("is not valid TOML: {}", e.message()))
+        })?;
+        let mut config = Self::default();
+        let mut root = Section::new("", &table, &["data_dir", "server", "camera", "jpeg"])?;
+        if let Some(v) = root.string("data_dir")? {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(t) = root.table("server")? {
+            let mut s = Section::new(
+                "server",
+                t,
+                &[
+                    "listen",
+                    "http_redirect_listen",
+                    "write_timeout_secs",
+                    "header_timeout_secs",
+                    "max_connections",
+                ],
+            )?;
+            if let Some(v) = s.string("listen")? {
+                config.server.listen = parse_addr(&s.key("listen"), v)?;
+            }
+            if let Some(v) = s.string("http_redirect_listen")? {
+                config.server.http_redirect_listen =
+                    Some(parse_addr(&s.key("http_redirect_listen"), v)?);
+            }
+            if let Some(v) = s.integer("write_timeout_secs", TIMEOUT_RANGE_SECS)? {
+                config.server.write_timeout = Duration::from_secs(v);
+            }
+            if let Some(v) = s.integer("header_timeout_secs", TIMEOUT_RANGE_SECS)? {
+                config.server.header_timeout = Duration::from_secs(v);
+            }
+            if let Some(v) = s.integer("max_connections", MAX_CONNECTIONS_RANGE)? {
+                config.server.max_connections = v as usize;
+            }
+        }
+        if let Some(t) = root.table("camera")? {
+            let mut s = Section::new("camera", t, &["source", "size", "fps", "seed"])?;
+            if let Some(v) = s.string("source")? {
+                config.camera.source = parse_source(&s.key("source"), v)?;
+            }
+            if let Some(v) = s.string("size")? {
+                config.camera.size = parse_size(&s.key("size"), v)?;
+            }
+            if let Some(v) = s.integer("fps", widen(FPS_RANGE))? {
+                config.camera.fps = v as u32;
+            }
+            if let Some(v) = s.integer("seed", 0..=u64::MAX >> 1)? {
+                config.camera.seed = v;
+            }
+        }
+        if let Some(t) = root.table("jpeg")? {
+            let mut s = Section::new("jpeg", t, &["quality"])?;
+            if let Some(v) = s.integer("quality", widen_u8(QUALITY_RANGE))? {
+                config.jpeg.quality = v as u8;
+            }
+        }
+        Ok(config)
+    }
+
+    fn apply(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        if let Some(d) = &o.data_dir {
+            self.data_dir = d.clone();
+        }
+        if let Some(v) = &o.listen {
+            self.server.listen = parse_addr("--listen", v)?;
+        }
+        if let Some(v) = &o.http_redirect_listen {
+            self.server.http_redirect_listen = Some(parse_addr("--http-redirect-listen", v)?);
+        }
+        if let Some(v) = &o.camera {
+            self.camera.source = parse_source("--camera", v)?;
+        }
+        if let Some(v) = &o.size {
+            self.camera.size = parse_size("--size", v)?;
+        }
+        if let Some(v) = &o.fps {
+            self.camera.fps = parse_int("--fps", v, widen(FPS_RANGE))? as u32;
+        }
+        if let Some(v) = &o.jpeg_quality {
+            self.jpeg.quality = parse_int("--jpeg-quality", v, widen_u8(QUALITY_RANGE))? as u8;
+        }
+        if let Some(v) = &o.seed {
+            self.camera.seed = parse_int("--seed", v, 0..=u64::MAX >> 1)?;
+        }
+        if self.server.http_redirect_listen == Some(self.server.listen) {
+            return Err(ConfigError::new(
+                "server.http_redirect_listen",
+                "must differ from `server.listen`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Names the key at byte `offset` of a TOML text, for syntax errors.
+fn locate(text: &str, offset: usize) -> String {
+    let line_no = text[..offset.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() => {
+            format!("{} (line {line_no})", key.trim())
+        }
+        _ => format!("line {line_no}"),
+    }
+}
+
+fn widen(r: std::ops::RangeInclusive<u32>) -> std::ops::RangeInclusive<u64> {
+    u64::from(*r.start())..=u64::from(*r.end())
+}
+
+fn widen_u8(r: std::ops::RangeInclusive<u8>) -> std::ops::RangeInclusive<u64> {
+    u64::from(*r.start())..=u64::from(*r.end())
+}
+
+fn parse_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| {
+        ConfigError::new(
+            key,
+            format!(
+                "is `{v}`; expected ADDRESS:PORT such as `127.0.0.1:8443`, `0.0.0.0:443` or `[::]:443`"
+            ),
+        )
+    })
+}
+
+fn parse_source(key: &str, v: &str) -> Result<CameraSource, ConfigError> {
+    CameraSource::parse(v).ok_or_else(|| {
+        ConfigError::new(key, format!("is `{v}`; allowed: {}", CameraSource::ALLOWED))
+    })
+}
+
+fn parse_size(key: &str, v: &str) -> Result<Size, ConfigError> {
+    Size::parse(v)
+        .ok_or_else(|| ConfigError::new(key, format!("is `{v}`; expected {}", Size::ALLOWED)))
+}
+
+fn parse_int(key: &str, v: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| out_of_range(key, v, &range))
+}
+
+fn out_of_range(key: &str, v: &str, range: &std::ops::RangeInclusive<u64>) -> ConfigError {
+    ConfigError::new(
+        key,
+        format!(
+            "is `{v}`; expected a whole number from {} to {}",
+            range.start(),
+            range.end()
+        ),
+    )
+}
+
+/// One `[table]` of the file, checked for unknown keys up front.
+struct Section<'a> {
+    prefix: &'static str,
+    table: &'a Table,
+}
+
+impl<'a> Section<'a> {
+    fn new(prefix: &'static str, table: &'a Table, known: &[&str]) -> Result<Self, ConfigError> {
+        let section = Self { prefix, table };
+        if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(ConfigError::new(
+                section.key(unknown),
+                format!("is not a known key; allowed here: {}", known.join(", ")),
+            ));
+        }
+        Ok(section)
+    }
+
+    fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    fn string(&mut self, name: &str) -> Result<Option<&'a str>, ConfigError> {
+        match self.table.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(ConfigError::new(
+                self.key(name),
+                format!("is {}; expected a string", describe(other)),
+            )),
+        }
+    }
+
+    fn table(&mut self, name: &str) -> Result<Option<&'a Table>, ConfigError> {
+        match self.table.get(name) {
+            None => Ok(None),
+            Some(Value::Table(t)) => Ok(Some(t)),
+            Some(other) => Err(ConfigError::new(
+                self.key(name),
+                format!("is {}; expected a table `[{name}]`", describe(other)),
+            )),
+        }
+    }
+
+    fn integer(
+        &mut self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
+        match self.table.get(name) {
+            None => Ok(None),
+            Some(Value::Integer(i)) => u64::try_from(*i)
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| out_of_range(&self.key(name), &i.to_string(), &range)),
+            Some(other) => Err(out_of_range(&self.key(name), &describe(other), &range)),
+        }
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("the string {s:?}"),
+        other => format!("a {} ({other})", other.type_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        Config::from_toml(text).expect_err("config should be refused")
+    }
+
+    #[test]
+    fn empty_file_gives_laptop_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.data_dir, PathBuf::from("./mecam-data"));
+        assert_eq!(c.camera.source, CameraSource::Synthetic);
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let c = Config::from_toml(
+            r#"
+            data_dir = "/data/mecam"
+            [server]
+            listen = "0.0.0.0:443"
+            http_redirect_listen = "0.0.0.0:80"
+            write_timeout_secs = 5
+            [camera]
+            source = "replay:/tmp/frames"
+            size = "640x480"
+            fps = 15
+            seed = 7
+            [jpeg]
+            quality = 70
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/data/mecam"));
+        assert_eq!(c.server.listen.port(), 443);
+        assert_eq!(c.server.http_redirect_listen.unwrap().port(), 80);
+        assert_eq!(c.server.write_timeout, Duration::from_secs(5));
+        assert_eq!(c.camera.source, CameraSource::Replay("/tmp/frames".into()));
+        assert_eq!((c.camera.size.width, c.camera.size.height), (640, 480));
+        assert_eq!((c.camera.fps, c.camera.seed, c.jpeg.quality), (15, 7, 70));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_allowed_values() {
+        let e = err("[camera]\nfps = 500\n");
+        assert_eq!(e.key, "camera.fps");
+        assert!(e.problem.contains("from 1 to 120"), "{e}");
+
+        let e = err("[camera]\nfps = \"fast\"\n");
+        assert_eq!(e.key, "camera.fps");
+
+        let e = err("[camera]\nsource = \"webcam\"\n");
+        assert_eq!(e.key, "camera.source");
+        assert!(e.problem.contains("replay:PATH"), "{e}");
+
+        let e = err("[camera]\nsize = \"641x480\"\n");
+        assert_eq!(e.key, "camera.size");
+
+        let e = err("[server]\nlisten = \"localhost\"\n");
+        assert_eq!(e.key, "server.listen");
+
+        let e = err("[jpeg]\nquality = 0\n");
+        assert_eq!(e.key, "jpeg.quality");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_allowed_list() {
+        let e = err("[camera]\nfsp = 10\n");
+        assert_eq!(e.key, "camera.fsp");
+        assert!(e.problem.contains("fps"), "{e}");
+        let e = err("colour = true\n");
+        assert_eq!(e.key, "colour");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = err("[camera]\nfps = = 3\n");
+        assert!(e.key.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn overrides_replace_file_values_and_are_validated() {
+        let o = Overrides {
+            fps: Some("10".into()),
+            size: Some("320x240".into()),
+            camera: Some("replay:x.mjpg".into()),
+            ..Default::default()
+        };
+        let mut c = Config::default();
+        c.apply(&o).unwrap();
+        assert_eq!(c.camera.fps, 10);
+        assert_eq!(c.camera.size, Size::parse("320x240").unwrap());
+
+        let bad = Overrides {
+            fps: Some("0".into()),
+            ..Default::default()
+        };
+        let e = Config::default().apply(&bad).unwrap_err();
+        assert_eq!(e.key, "--fps");
+    }
+
+    #[test]
+    fn redirect_port_must_differ_from_https_port() {
+        let o = Overrides {
+            listen: Some("127.0.0.1:9000".into()),
+            http_redirect_listen: Some("127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        assert!(Config::default().apply(&o).is_err());
+    }
+}

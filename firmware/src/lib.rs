@@ -1,0 +1,15 @@
+//! ME_CAM: a private security camera appliance service.
+//!
+//! One folder per stage of the data flow (see `docs/` and the design): `camera`
+//! produces frames, `encode` compresses them, `live` shares the newest JPEG, `api`
+//! serves it. `runtime` is the only user of `tokio_uring`; `service` wires it all up.
+
+pub mod api;
+pub mod camera;
+pub mod config;
+pub mod encode;
+pub mod live;
+pub mod pipeline;
+pub mod runtime;
+pub mod service;
+pub mod status;

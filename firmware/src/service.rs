@@ -1,0 +1,204 @@
+//! `mecam run`: checks everything that can be wrong before starting, then wires the
+//! stages together and runs until SIGTERM or SIGINT.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, AppState, Gauge};
+use crate::camera::{self, CameraError};
+use crate::config::{CameraSource, Config, ConfigError};
+use crate::encode::EncodeError;
+use crate::encode::jpeg::TurboJpeg;
+use crate::live::LiveBus;
+use crate::pipeline::Pipeline;
+use crate::runtime;
+use crate::status::CameraStatus;
+
+/// How long open connections get to finish after a stop signal.
+const DRAIN: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "data directory {} (`data_dir`, --data) is not usable: {source}; choose another directory or fix its permissions",
+        path.display()
+    )]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {addr} (`{key}`): {reason}")]
+    Listen {
+        addr: SocketAddr,
+        key: &'static str,
+        reason: String,
+    },
+    #[error("camera `{spec}` (`camera.source`, --camera) cannot start: {source}")]
+    Camera { spec: String, source: CameraError },
+    #[error(transparent)]
+    Encoder(#[from] EncodeError),
+    #[error(transparent)]
+    Tls(#[from] api::tls::TlsError),
+    #[error("{0}")]
+    Runtime(io::Error),
+}
+
+impl StartError {
+    /// 2 for anything the user can fix in the configuration or environment.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Encoder(_) | Self::Runtime(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+pub fn run(config: Config) -> Result<(), StartError> {
+    prepare_data_dir(&config.data_dir)?;
+    let https = bind(config.server.listen, "server.listen")?;
+    let redirect = config
+        .server
+        .http_redirect_listen
+        .map(|addr| bind(addr, "server.http_redirect_listen"))
+        .transpose()?;
+    let source = camera::open(&config.camera).map_err(|source| StartError::Camera {
+        spec: config.camera.source.to_string(),
+        source,
+    })?;
+    if matches!(config.camera.source, CameraSource::Replay(_)) {
+        let info = source.info();
+        if (info.width, info.height) != (config.camera.size.width, config.camera.size.height) {
+            tracing::info!(
+                "replay frames are {}x{}; `camera.size` does not apply to replays",
+                info.width,
+                info.height
+            );
+        }
+    }
+    let jpeg = TurboJpeg::new(config.jpeg.quality)?;
+
+    runtime::start(async move {
+        let tls = api::tls::load_or_create(&config.data_dir, config.server.listen).await?;
+        tracing::info!("TLS certificate SHA-256 fingerprint {}", tls.fingerprint);
+
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let bus = Arc::new(LiveBus::new());
+        let camera = Arc::new(CameraStatus::default());
+        let pipeline = Pipeline::start(
+            source,
+            Box::new(jpeg),
+            Arc::clone(&bus),
+            Arc::clone(&camera),
+        )
+        .map_err(StartError::Runtime)?;
+        let state = Rc::new(AppState {
+            bus,
+            camera,
+            started: Instant::now(),
+            shutdown,
+            write_timeout: config.server.write_timeout,
+            live_clients: Gauge::default(),
+            connections: Gauge::default(),
+        });
+
+        let https = TcpListener::from_std(https).map_err(StartError::Runtime)?;
+        let https_addr = https.local_addr().map_err(StartError::Runtime)?;
+        runtime::spawn(api::serve_https(
+            https,
+            tls.config,
+            Rc::clone(&state),
+            config.server.clone(),
+        ));
+        tracing::info!("serving HTTPS on https://{https_addr}");
+        if let Some(redirect) = redirect {
+            let redirect = TcpListener::from_std(redirect).map_err(StartError::Runtime)?;
+            tracing::info!(
+                "redirecting plain HTTP on http://{} to HTTPS",
+                redirect.local_addr().map_err(StartError::Runtime)?
+            );
+            runtime::spawn(api::serve_redirect(
+                redirect,
+                https_addr.port(),
+                Rc::clone(&state),
+            ));
+        }
+
+        let signal = wait_for_stop_signal().await.map_err(StartError::Runtime)?;
+        tracing::info!("{signal} received; stopping");
+        let _ = shutdown_tx.send(true);
+        let stopping = pipeline.request_stop();
+        let deadline = Instant::now() + DRAIN;
+        while state.connections.get() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if state.connections.get() > 0 {
+            tracing::warn!(
+                "{} connections did not close in time",
+                state.connections.get()
+            );
+        }
+        stopping.join();
+        tracing::info!("stopped");
+        Ok(())
+    })
+    .map_err(StartError::Runtime)?
+}
+
+async fn wait_for_stop_signal() -> io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// Creates the data directory and proves it is writable, so a read-only or foreign
+/// directory is reported at start, not when the first recording fails.
+fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    let fail = |source| StartError::DataDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".mecam-write-probe");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
+}
+
+fn bind(addr: SocketAddr, key: &'static str) -> Result<std::net::TcpListener, StartError> {
+    let fail = |e: io::Error| {
+        let reason = match e.kind() {
+            io::ErrorKind::AddrInUse => {
+                "the address is already in use (is another mecam or web server running?)".into()
+            }
+            io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".into()
+            }
+            io::ErrorKind::AddrNotAvailable => "no network interface has this address".into(),
+            _ => e.to_string(),
+        };
+        StartError::Listen { addr, key, reason }
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(fail)?;
+    // Lets a restarted service bind while old connections sit in TIME_WAIT; it does
+    // not allow two live listeners on one port.
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(1024).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(socket.into())
+}
