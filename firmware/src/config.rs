@@ -200,12 +200,12 @@ impl Config {
             ConfigError::new(key, format!("is not valid TOML: {}", e.message()))
         })?;
         let mut config = Self::default();
-        let mut root = Section::new("", &table, &["data_dir", "server", "camera", "jpeg"])?;
+        let root = Section::new("", &table, &["data_dir", "server", "camera", "jpeg"])?;
         if let Some(v) = root.string("data_dir")? {
             config.data_dir = PathBuf::from(v);
         }
         if let Some(t) = root.table("server")? {
-            let mut s = Section::new(
+            let s = Section::new(
                 "server",
                 t,
                 &[
@@ -234,7 +234,7 @@ impl Config {
             }
         }
         if let Some(t) = root.table("camera")? {
-            let mut s = Section::new("camera", t, &["source", "size", "fps", "seed"])?;
+            let s = Section::new("camera", t, &["source", "size", "fps", "seed"])?;
             if let Some(v) = s.string("source")? {
                 config.camera.source = parse_source(&s.key("source"), v)?;
             }
@@ -249,8 +249,8 @@ impl Config {
             }
         }
         if let Some(t) = root.table("jpeg")? {
-            let mut s = Section::new("jpeg", t, &["quality"])?;
-            if let Some(v) = s.integer("quality", widen_u8(QUALITY_RANGE))? {
+            let s = Section::new("jpeg", t, &["quality"])?;
+            if let Some(v) = s.integer("quality", widen(QUALITY_RANGE))? {
                 config.jpeg.quality = v as u8;
             }
         }
@@ -277,7 +277,7 @@ impl Config {
             self.camera.fps = parse_int("--fps", v, widen(FPS_RANGE))? as u32;
         }
         if let Some(v) = &o.jpeg_quality {
-            self.jpeg.quality = parse_int("--jpeg-quality", v, widen_u8(QUALITY_RANGE))? as u8;
+            self.jpeg.quality = parse_int("--jpeg-quality", v, widen(QUALITY_RANGE))? as u8;
         }
         if let Some(v) = &o.seed {
             self.camera.seed = parse_int("--seed", v, 0..=u64::MAX >> 1)?;
@@ -304,12 +304,8 @@ fn locate(text: &str, offset: usize) -> String {
     }
 }
 
-fn widen(r: std::ops::RangeInclusive<u32>) -> std::ops::RangeInclusive<u64> {
-    u64::from(*r.start())..=u64::from(*r.end())
-}
-
-fn widen_u8(r: std::ops::RangeInclusive<u8>) -> std::ops::RangeInclusive<u64> {
-    u64::from(*r.start())..=u64::from(*r.end())
+fn widen<T: Into<u64> + Copy>(r: std::ops::RangeInclusive<T>) -> std::ops::RangeInclusive<u64> {
+    (*r.start()).into()..=(*r.end()).into()
 }
 
 fn parse_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
@@ -379,7 +375,7 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn string(&mut self, name: &str) -> Result<Option<&'a str>, ConfigError> {
+    fn string(&self, name: &str) -> Result<Option<&'a str>, ConfigError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -390,7 +386,7 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn table(&mut self, name: &str) -> Result<Option<&'a Table>, ConfigError> {
+    fn table(&self, name: &str) -> Result<Option<&'a Table>, ConfigError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::Table(t)) => Ok(Some(t)),
@@ -402,7 +398,7 @@ impl<'a> Section<'a> {
     }
 
     fn integer(
-        &mut self,
+        &self,
         name: &str,
         range: std::ops::RangeInclusive<u64>,
     ) -> Result<Option<u64>, ConfigError> {
