@@ -60,10 +60,18 @@ async fn run(
         if let Some(min) = min_interval {
             next_at = Instant::now() + min;
         }
+        // X-Timestamp (capture wall time, as mjpg-streamer writes it) lets clients
+        // and benchmarks measure capture-to-client latency.
+        let captured = packet
+            .wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let header = format!(
-            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Seq: {}\r\n\r\n",
+            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Seq: {}\r\nX-Timestamp: {}.{:06}\r\n\r\n",
             packet.data.len(),
-            packet.seq
+            packet.seq,
+            captured.as_secs(),
+            captured.subsec_micros()
         );
         for chunk in [Bytes::from(header), packet.data, CRLF] {
             match tokio::time::timeout(write_timeout, tx.send(chunk)).await {
@@ -94,9 +102,7 @@ pub fn parse_fps(query: Option<&str>, camera_fps: u32) -> Result<Option<f64>, St
         return Ok(None);
     };
     match value.parse::<f64>() {
-        Ok(fps) if fps.is_finite() && fps >= 0.1 && fps <= 120.0 => {
-            Ok((fps < f64::from(camera_fps)).then_some(fps))
-        }
+        Ok(fps) if (0.1..=120.0).contains(&fps) => Ok((fps < f64::from(camera_fps)).then_some(fps)),
         _ => Err(format!(
             "`fps` is `{value}`; expected a number from 0.1 to 120"
         )),
