@@ -85,7 +85,7 @@ impl Size {
             width: w.trim().parse().ok()?,
             height: h.trim().parse().ok()?,
         };
-        let ok = |v: u32| (Self::MIN..=Self::MAX).contains(&v) && v % 2 == 0;
+        let ok = |v: u32| (Self::MIN..=Self::MAX).contains(&v) && v.is_multiple_of(2);
         (ok(size.width) && ok(size.height)).then_some(size)
     }
 }
@@ -282,7 +282,10 @@ impl Config {
         if let Some(v) = &o.seed {
             self.camera.seed = parse_int("--seed", v, 0..=u64::MAX >> 1)?;
         }
-        if self.server.http_redirect_listen == Some(self.server.listen) {
+        // Port 0 asks the kernel for a free port, so two of them never collide.
+        if self.server.http_redirect_listen == Some(self.server.listen)
+            && self.server.listen.port() != 0
+        {
             return Err(ConfigError::new(
                 "server.http_redirect_listen",
                 "must differ from `server.listen`",

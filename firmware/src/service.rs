@@ -84,6 +84,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let jpeg = TurboJpeg::new(config.jpeg.quality)?;
 
     runtime::start(async move {
+        // Handlers first: a stop signal during start-up must stop cleanly too, not
+        // kill the process with the default action.
+        let stop_signal = stop_signal().map_err(StartError::Runtime)?;
         let tls = api::tls::load_or_create(&config.data_dir, config.server.listen).await?;
         tracing::info!("TLS certificate SHA-256 fingerprint {}", tls.fingerprint);
 
@@ -129,7 +132,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             ));
         }
 
-        let signal = wait_for_stop_signal().await.map_err(StartError::Runtime)?;
+        let signal = stop_signal.await;
         tracing::info!("{signal} received; stopping");
         let _ = shutdown_tx.send(true);
         let stopping = pipeline.request_stop();
@@ -150,13 +153,17 @@ pub fn run(config: Config) -> Result<(), StartError> {
     .map_err(StartError::Runtime)?
 }
 
-async fn wait_for_stop_signal() -> io::Result<&'static str> {
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves with the name of
+/// the first signal to arrive.
+fn stop_signal() -> io::Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     })
 }
 

@@ -36,9 +36,12 @@ ensure_packages() {
 # turbojpeg crate's bundled source (Debian 12's 2.1 is too old), with nasm for SIMD.
 HOST_PACKAGES=(build-essential cmake nasm pkg-config)
 
+# What the tests use besides the build: ffprobe/ffmpeg check every recorded segment.
+TEST_PACKAGES=(ffmpeg)
+
 # Cross-building for the Pi (aarch64) with Debian's rustc and running its tests
 # under user-mode qemu.
-AARCH64_PACKAGES=(rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
+AARCH64_PACKAGES=(file rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 
 require_cargo() {
     if ! command -v cargo >/dev/null; then

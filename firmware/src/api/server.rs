@@ -74,11 +74,14 @@ async fn connection(
 ) -> Result<(), Box<dyn std::error::Error>> {
     stream.set_nodelay(true)?;
     socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER)?;
+    // The timeout wraps the TCP stream, under TLS: rustls taking bytes into its own
+    // buffer is not progress, the peer taking them off the socket is.
+    let stream = WriteTimeout::new(stream, limits.write_timeout);
     let tls = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream))
         .await
         .map_err(|_| "TLS handshake timed out")??;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let io = TokioIo::new(WriteTimeout::new(tls, limits.write_timeout));
+    let io = TokioIo::new(tls);
     let service = {
         let state = Rc::clone(state);
         service_fn(move |req| routes::handle(Rc::clone(&state), req))

@@ -44,8 +44,12 @@ pub async fn load_or_create(data_dir: &Path, listen: SocketAddr) -> Result<TlsId
     let cert_path = data_dir.join(CERT_FILE);
     let key_path = data_dir.join(KEY_FILE);
     if cert_path.exists() || key_path.exists() {
-        match read_pair(&cert_path, &key_path) {
-            Ok((cert, key)) => return identity(cert, key),
+        // Unreadable PEM, damaged DER and a key that does not match the certificate
+        // all end the same way: the pair is kept aside and replaced.
+        let loaded = read_pair(&cert_path, &key_path)
+            .and_then(|(cert, key)| identity(cert, key).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(identity) => return Ok(identity),
             Err(problem) => {
                 tracing::warn!(
                     "TLS certificate in {} is unreadable ({problem}); keeping it as *.corrupt and making a new one",

@@ -1,8 +1,8 @@
 //! Raw frames and the bounded buffer pool they live in.
 //!
-//! Every source hands out I420 (planar YUV 4:2:0) frames: it is what the Pi's ISP and
-//! encoders use natively, the JPEG and H.264 encoders take it without conversion, and
-//! motion detection reads the luma plane directly.
+//! Every source hands out I420 (planar YUV 4:2:0, full-range BT.601) frames: it is
+//! what the Pi's ISP and encoders use natively, the JPEG and H.264 encoders take it
+//! without conversion, and motion detection reads the luma plane directly.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -47,7 +47,7 @@ impl I420 {
     /// Wraps `buf`, which must hold exactly [`I420::len_for`] bytes.
     pub fn new(width: u32, height: u32, buf: PooledBuf) -> Self {
         assert!(
-            width % 2 == 0 && height % 2 == 0,
+            width.is_multiple_of(2) && height.is_multiple_of(2),
             "I420 needs even dimensions"
         );
         assert_eq!(buf.len(), Self::len_for(width, height), "I420 buffer size");
@@ -190,10 +190,13 @@ impl Drop for PooledBuf {
 }
 
 /// Converts packed RGB (3 bytes a pixel, `src_width` wide) into `dst`, cropping to
-/// `dst`'s even size. BT.601 limited range, as JPEG decoders and H.264 expect.
+/// `dst`'s even size. Full-range BT.601 (JFIF), the convention of the whole pipeline:
+/// JPEG expects it, decoded JPEGs come out in it, and the H.264 encoder signals it.
 pub fn rgb_to_i420(rgb: &[u8], src_width: usize, dst: &mut I420) {
     let (w, h) = (dst.width() as usize, dst.height() as usize);
     let [y_plane, u_plane, v_plane] = dst.planes_mut();
+    // 16.16 fixed point JFIF coefficients.
+    let clamp = |v: i32| v.clamp(0, 255) as u8;
     for row in 0..h {
         let src = &rgb[row * src_width * 3..];
         let y_row = &mut y_plane[row * w..(row + 1) * w];
@@ -203,7 +206,7 @@ pub fn rgb_to_i420(rgb: &[u8], src_width: usize, dst: &mut I420) {
                 src[x * 3 + 1] as i32,
                 src[x * 3 + 2] as i32,
             );
-            *y = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
+            *y = clamp((19595 * r + 38470 * g + 7471 * b + 32768) >> 16);
         }
     }
     let cw = w / 2;
@@ -220,8 +223,10 @@ pub fn rgb_to_i420(rgb: &[u8], src_width: usize, dst: &mut I420) {
                 }
             }
             let (r, g, b) = (r / 4, g / 4, b / 4);
-            u_plane[row * cw + col] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
-            v_plane[row * cw + col] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+            u_plane[row * cw + col] =
+                clamp(((-11059 * r - 21709 * g + 32768 * b + 32768) >> 16) + 128);
+            v_plane[row * cw + col] =
+                clamp(((32768 * r - 27439 * g - 5329 * b + 32768) >> 16) + 128);
         }
     }
 }
@@ -256,16 +261,16 @@ mod tests {
     }
 
     #[test]
-    fn rgb_conversion_matches_bt601() {
+    fn rgb_conversion_is_full_range_bt601() {
         let pool = BufferPool::new(I420::len_for(2, 2), 1);
         let mut img = I420::new(2, 2, pool.take().unwrap());
         let white = [255u8; 12];
         rgb_to_i420(&white, 2, &mut img);
         let [y, u, v] = img.planes();
-        assert_eq!((y[0], u[0], v[0]), (235, 128, 128));
+        assert_eq!((y[0], u[0], v[0]), (255, 128, 128));
         let red: Vec<u8> = [255, 0, 0].repeat(4);
         rgb_to_i420(&red, 2, &mut img);
         let [y, u, v] = img.planes();
-        assert_eq!((y[3], u[0], v[0]), (82, 90, 240));
+        assert_eq!((y[3], u[0], v[0]), (76, 85, 255));
     }
 }

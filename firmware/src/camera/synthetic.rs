@@ -43,7 +43,7 @@ impl SyntheticScene {
         for row in 0..h {
             for col in 0..w {
                 let base = 40 + (row * 120 / h) + (col * 60 / w);
-                let texture = if ((row / tile) + (col / tile)) % 2 == 0 {
+                let texture = if ((row / tile) + (col / tile)).is_multiple_of(2) {
                     12
                 } else {
                     0

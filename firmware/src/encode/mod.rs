@@ -3,6 +3,7 @@
 //! Every encoder, software or the Pi's hardware, produces the same [`Packet`], so
 //! everything downstream (live bus, recorder) is the same on every host.
 
+pub mod h264;
 pub mod jpeg;
 
 use std::time::{Instant, SystemTime};

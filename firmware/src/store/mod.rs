@@ -1,0 +1,1 @@
+//! The LMDB index and state store (design decision 7).
