@@ -7,6 +7,7 @@
 pub mod api;
 pub mod camera;
 pub mod config;
+pub mod decrypt;
 pub mod encode;
 pub mod live;
 pub mod pipeline;

@@ -17,6 +17,25 @@ struct Cli {
 enum Command {
     /// Run the camera service.
     Run(RunArgs),
+    /// Decrypt a recording copied off the card or exported, with the recovery key
+    /// shown at setup. Works offline; needs nothing but the file and the key.
+    Decrypt(DecryptArgs),
+}
+
+#[derive(clap::Args)]
+struct DecryptArgs {
+    /// The recovery key (spaces, dashes and case do not matter).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MECAM_RECOVERY_KEY",
+        hide_env_values = true
+    )]
+    recovery_key: String,
+    /// Encrypted segment or export.
+    input: PathBuf,
+    /// Where to write the MP4.
+    output: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +74,7 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Decrypt(args) => decrypt(args),
     }
 }
 
@@ -77,6 +97,28 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn decrypt(args: DecryptArgs) -> ExitCode {
+    use mecam::decrypt::{Decrypted, decrypt_file};
+    match decrypt_file(&args.recovery_key, &args.input, &args.output) {
+        Ok(Decrypted::Complete { chunks }) => {
+            println!("wrote {} ({chunks} parts)", args.output.display());
+            ExitCode::SUCCESS
+        }
+        Ok(Decrypted::Incomplete { chunks }) => {
+            println!(
+                "wrote {} ({chunks} parts); the recording was cut off (power loss?), \
+                 everything before the cut is there",
+                args.output.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
