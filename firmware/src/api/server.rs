@@ -21,6 +21,20 @@ const SEND_BUFFER: usize = 64 * 1024;
 /// Request heads larger than this are refused with 431.
 const MAX_HEAD: usize = 8 * 1024;
 
+/// Runs a hyper connection (HTTP/1 or HTTP/2: same methods, no common trait) until it
+/// ends, or until shutdown, when it finishes its in-flight responses and closes.
+macro_rules! drive {
+    ($conn:ident, $shutdown:ident) => {{
+        let mut shutdown = $shutdown;
+        tokio::pin!($conn);
+        tokio::select! {
+            res = $conn.as_mut() => return Ok(res?),
+            _ = shutdown.changed() => $conn.as_mut().graceful_shutdown(),
+        }
+        Ok($conn.await?)
+    }};
+}
+
 /// Accepts connections until shutdown; each connection runs as its own local task.
 pub async fn serve_https(
     listener: TcpListener,
@@ -86,7 +100,7 @@ async fn connection(
         let state = Rc::clone(state);
         service_fn(move |req| routes::handle(Rc::clone(&state), req))
     };
-    let mut shutdown = state.shutdown.clone();
+    let shutdown = state.shutdown.clone();
     if h2 {
         let conn = http2::Builder::new(LocalExec)
             .timer(TokioTimer::new())
@@ -96,12 +110,7 @@ async fn connection(
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(limits.write_timeout)
             .serve_connection(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            res = conn.as_mut() => return Ok(res?),
-            _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
-        }
-        Ok(conn.await?)
+        drive!(conn, shutdown)
     } else {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -109,11 +118,6 @@ async fn connection(
             .max_buf_size(MAX_HEAD)
             .keep_alive(true)
             .serve_connection(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            res = conn.as_mut() => return Ok(res?),
-            _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
-        }
-        Ok(conn.await?)
+        drive!(conn, shutdown)
     }
 }
