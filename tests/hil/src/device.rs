@@ -23,33 +23,68 @@ pub fn remote_configured() -> bool {
     std::env::var_os("MECAM_HIL_URL").is_some_and(|v| !v.is_empty())
 }
 
-/// The `mecam` binary to launch: `MECAM_BIN`, or `mecam` next to this test's target
-/// directory (`target/debug/deps/<test>` → `target/debug/mecam`).
+/// The `mecam` binary to launch: `MECAM_BIN`, or `mecam` in this test's target
+/// directory (`target/debug/deps/<test>` → `target/debug/mecam`), built first.
 ///
-/// Cargo does not build another package's binary for these tests, so
-/// `cargo build -p mecam` must run first; `scripts/test` does.
+/// Cargo does not build another package's binary for these tests, and a stale binary
+/// would let the suite pass against old code, so the first launch in each test process
+/// runs `cargo build -p mecam` (a no-op when it is up to date, as after `scripts/test`).
 pub fn mecam_binary() -> Result<PathBuf, Error> {
-    let path = match std::env::var_os("MECAM_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => {
-            let exe = std::env::current_exe()?;
-            let profile_dir = exe.parent().and_then(Path::parent).ok_or_else(|| {
-                Error::Launch(format!(
-                    "cannot find the target directory from {}",
-                    exe.display()
-                ))
-            })?;
-            profile_dir.join("mecam")
-        }
-    };
+    if let Some(bin) = std::env::var_os("MECAM_BIN") {
+        let path = PathBuf::from(bin);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::Launch(format!(
+                "MECAM_BIN={} is not a file",
+                path.display()
+            )))
+        };
+    }
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(build_local_binary)
+        .clone()
+        .map_err(Error::Launch)
+}
+
+fn build_local_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("cannot find the target directory from {}", exe.display()))?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| format!("{} has no parent", profile_dir.display()))?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "mecam", "--manifest-path"])
+        .arg(&workspace)
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let out = build
+        .output()
+        .map_err(|e| format!("cannot run cargo to build mecam: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo build -p mecam` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let path = profile_dir.join("mecam");
     if path.is_file() {
         Ok(path)
     } else {
-        Err(Error::Launch(format!(
-            "no mecam binary at {}; run `cargo build -p mecam` first (scripts/test does), \
-             or set MECAM_BIN to one",
+        Err(format!(
+            "cargo built mecam but {} is missing",
             path.display()
-        )))
+        ))
     }
 }
 
