@@ -20,7 +20,7 @@ pub mod jpeg;
 mod logbuf;
 pub mod mjpeg;
 pub mod raw;
-mod tls;
+pub mod tls;
 
 pub use client::{Client, Connection, HttpVersion, Response, plain_http_get};
 pub use device::{Device, Exited, mecam_binary, remote_configured, run_to_exit};
