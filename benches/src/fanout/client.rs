@@ -3,9 +3,8 @@
 //! logged — and HTTP/1.1 with hyper, as a browser on the LAN would use it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
