@@ -5,6 +5,7 @@
 //! serves it. `runtime` is the only user of `tokio_uring`; `service` wires it all up.
 
 pub mod api;
+pub mod auth;
 pub mod camera;
 pub mod config;
 pub mod decrypt;

@@ -11,7 +11,10 @@
 //! - `codec`: the byte layout of keys and rows (and why it is binary);
 //! - [`reconcile`]: the start-up repair that makes the index agree with the disk;
 //! - [`retention`]: choosing what to delete for a maximum age and a byte quota;
-//! - [`settings`]: string key → JSON value.
+//! - [`settings`]: string key → JSON value;
+//! - [`users`], [`sessions`], [`tokens`], [`audit`]: accounts storage (issue 3): user
+//!   rows, hashed session and API tokens, the hash-chained audit log; `accounts` holds
+//!   what they share ([`AccountError`], [`Store::write_accounts`]).
 //!
 //! # The crash rule
 //!
@@ -27,6 +30,8 @@
 //! (milliseconds on an SD card), so the service calls them from a blocking thread, not
 //! from the I/O loop.
 
+mod accounts;
+pub mod audit;
 mod codec;
 pub mod env;
 mod error;
@@ -34,12 +39,17 @@ pub mod reconcile;
 pub mod retention;
 pub mod schema;
 pub mod segments;
+pub mod sessions;
 pub mod settings;
+pub mod tokens;
+pub mod users;
 
 #[cfg(test)]
 mod measure;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_accounts;
 
 use std::fmt;
 use std::path::Path;
@@ -47,6 +57,8 @@ use std::path::Path;
 use heed::types::{Bytes, Str};
 use heed::{Database, RoTxn, RwTxn, WithoutTls};
 
+pub use accounts::AccountError;
+pub use audit::{AuditActor, AuditEntry, AuditQuery, AuditRecord, AuditTamper, ChainSummary};
 pub use env::{DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, StoreOptions};
 pub use error::StoreError;
 pub use reconcile::{DiskFile, InterruptedSegment, ReconcileSummary};
@@ -55,6 +67,9 @@ pub use segments::{
     Fragment, Located, MAX_SEGMENT_SPAN_US, Segment, SegmentId, SegmentState, SegmentSummary,
     Trigger,
 };
+pub use sessions::{ClientInfo, MAX_SESSIONS_PER_USER, Session, TokenHash};
+pub use tokens::{ApiToken, NewToken, TokenId};
+pub use users::{NewUser, Role, TotpState, User, UserId};
 
 use env::Core;
 use schema::{SchemaRecord, key};
@@ -67,6 +82,12 @@ pub(crate) struct Tables {
     pub segments: Database<Bytes, Bytes>,
     pub segment_ids: Database<Bytes, Bytes>,
     pub settings: Database<Str, Bytes>,
+    // Accounts (issue 3): the reserved names of `schema::RESERVED_TABLES`, opened at
+    // start-up because the store enforces their invariants (see `accounts`).
+    pub users: Database<Bytes, Bytes>,
+    pub sessions: Database<Bytes, Bytes>,
+    pub tokens: Database<Bytes, Bytes>,
+    pub audit: Database<Bytes, Bytes>,
 }
 
 /// The index and state store. See the module documentation.
@@ -114,6 +135,10 @@ impl Store {
                 segments: env.create_database(txn, Some(schema::SEGMENTS))?,
                 segment_ids: env.create_database(txn, Some(schema::SEGMENT_IDS))?,
                 settings: env.create_database(txn, Some(schema::SETTINGS))?,
+                users: env.create_database(txn, Some(schema::USERS))?,
+                sessions: env.create_database(txn, Some(schema::SESSIONS))?,
+                tokens: env.create_database(txn, Some(schema::TOKENS))?,
+                audit: env.create_database(txn, Some(schema::AUDIT))?,
             };
             for k in [key::NEXT_SEGMENT_ID, key::SEGMENT_BYTES, key::MAX_SPAN_US] {
                 if tables.meta.get(txn, k)?.is_none() {

@@ -27,7 +27,13 @@ use heed::{Database, RwTxn};
 use super::error::StoreError;
 
 /// Layout version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: segments, settings, meta.
+/// - 2: accounts (additive): the `users`, `sessions`, `tokens` and `audit` tables are
+///   opened at start-up with the row formats of `users`, `sessions`, `tokens` and
+///   `audit`, and `meta` gains `next_user_id`, `next_token_id`, `audit_head` and
+///   `audit_checkpoint`. A schema-1 build ignores all of them.
+pub const SCHEMA_VERSION: u32 = 2;
 /// Oldest reader version able to read what this build writes.
 pub const MIN_READER_VERSION: u32 = 1;
 
@@ -39,6 +45,12 @@ pub(crate) const SEGMENTS: &str = "segments";
 pub(crate) const SEGMENT_IDS: &str = "segment_ids";
 /// Configuration. Key: UTF-8 name. Value: JSON.
 pub(crate) const SETTINGS: &str = "settings";
+
+/// Accounts tables (reserved names, opened at start-up by the store since schema 2).
+pub(crate) const USERS: &str = "users";
+pub(crate) const SESSIONS: &str = "sessions";
+pub(crate) const TOKENS: &str = "tokens";
+pub(crate) const AUDIT: &str = "audit";
 
 /// Tables owned by the store module itself.
 pub const OWN_TABLES: &[&str] = &[META, SEGMENTS, SEGMENT_IDS, SETTINGS];
@@ -89,6 +101,14 @@ pub(crate) mod key {
     /// Upper bound on `end - start` of any segment row (`u64 BE`, µs): how far before
     /// an instant a segment covering it can start. Bounds range scans backwards.
     pub const MAX_SPAN_US: &[u8] = b"max_span_us";
+    /// Next user id (`u64 BE`); absent means 1. Ids are never reused.
+    pub const NEXT_USER_ID: &[u8] = b"next_user_id";
+    /// Next API token id (`u64 BE`); absent means 1. Ids are never reused.
+    pub const NEXT_TOKEN_ID: &[u8] = b"next_token_id";
+    /// Last audit entry: `seq u64 BE ‖ hash [32]` (see `audit`).
+    pub const AUDIT_HEAD: &[u8] = b"audit_head";
+    /// Last audit entry dropped by retention: `seq u64 BE ‖ hash [32]`.
+    pub const AUDIT_CHECKPOINT: &[u8] = b"audit_checkpoint";
 }
 
 /// The stored schema record.
@@ -146,7 +166,8 @@ pub(crate) fn check_or_init(
         }),
         Some(found) if found.version < SCHEMA_VERSION => {
             // Migrations from older layouts go here, in this transaction, one version
-            // step at a time. Schema 1 is the first layout, so there is nothing to do.
+            // step at a time. 1 → 2 only adds tables and meta keys, created empty (or
+            // adopted if a stage already opened them by name): nothing to rewrite.
             meta.put(txn, key::SCHEMA, &SchemaRecord::CURRENT.encode())?;
             Ok(SchemaRecord::CURRENT)
         }
