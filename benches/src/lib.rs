@@ -1,4 +1,4 @@
-//! ME_CAM benchmarks. Two binaries, `jpeg` and `fanout`, report speed and memory of
+//! ME_CAM benchmarks. Three binaries, `jpeg`, `fanout` and `record`, report speed and memory of
 //! the service on this host, each result also as a ratio to a reference workload
 //! measured in the same run: the machine is shared and noisy, and a ratio carries over
 //! to other hosts (and to the Pi Zero 2 W) far better than a bare time does.
