@@ -5,7 +5,6 @@
 //! must stay buildable by Debian's rustc, and `ring::constant_time` is deprecated in
 //! ring 0.17 (and `subtle` is not a direct dependency).
 
-use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// The operating system's random generator failed. On Linux this means `getrandom`
@@ -19,31 +18,9 @@ pub(crate) fn fill_random(out: &mut [u8]) -> Result<(), RandomError> {
     SystemRandom::new().fill(out).map_err(|_| RandomError)
 }
 
-/// SHA-256 of the concatenation of `parts` (domain labels first).
-pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for part in parts {
-        ctx.update(part);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
-
-/// Compares two byte strings in time that depends only on their lengths, never on
-/// where they first differ. Lengths are not secret anywhere we use this (fixed-size
-/// hashes and codes), so a length mismatch returns early.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    // `black_box` keeps the optimiser from turning the fold into an early exit.
-    std::hint::black_box(diff) == 0
-}
+/// SHA-256 of the concatenation of `parts` (domain labels first) and constant-time
+/// equality: the vault's, so secrets are compared one way across the crate.
+pub(crate) use crate::vault::crypto::{ct_eq, sha256};
 
 const BASE32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 

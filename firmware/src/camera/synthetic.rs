@@ -8,6 +8,7 @@ use super::font;
 use super::frame::{BufferPool, Frame, I420};
 use super::pacer::Pacer;
 use super::{CameraError, FrameSource, SourceInfo};
+use crate::record::layout::civil_from_days;
 
 /// Buffers the scene can have in flight; beyond that frames are skipped.
 const POOL_BUFFERS: usize = 4;
@@ -210,20 +211,6 @@ pub fn utc_clock(t: SystemTime) -> String {
         rem % 60,
         since.subsec_millis()
     )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@
 //! The vault record (JSON, persisted by the store) holds the public key, the recovery
 //! wrap and one password wrap per user; nothing in it is secret in the clear.
 
-mod crypto;
+pub(crate) mod crypto;
 mod error;
 mod format;
 mod hex;
