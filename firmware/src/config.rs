@@ -121,6 +121,60 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Connections beyond this are refused at accept.
     pub max_connections: usize,
+    /// Serve clients whose address is public (not loopback, private or link-local).
+    /// Off by default: the camera belongs on the LAN, not on the internet.
+    pub allow_public_clients: bool,
+}
+
+/// Logins and sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthConfig {
+    /// A session unused for this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after login, however active.
+    pub session_max: Duration,
+}
+
+/// What is recorded, and for how long it is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingConfig {
+    pub mode: RecordMode,
+    /// A segment ends at the first keyframe after this much video.
+    pub segment: Duration,
+    /// Time between keyframes (one MP4 fragment per GOP).
+    pub keyframe_interval: Duration,
+    /// H.264 target bit rate, bits per second.
+    pub bitrate: u32,
+    /// Event mode: video kept from before a trigger, and after the last one.
+    pub pre_roll: Duration,
+    pub post_roll: Duration,
+    /// Recordings whose end is older than this are deleted (`None`: no age limit).
+    pub max_age: Option<Duration>,
+    /// At most this many bytes of recordings (`None`: limited by the disk only).
+    pub max_bytes: Option<u64>,
+    /// Free space kept on the data partition for everything else.
+    pub min_free_bytes: u64,
+}
+
+/// `recording.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordMode {
+    Off,
+    Continuous,
+    Event,
+}
+
+impl RecordMode {
+    pub const ALLOWED: &'static str = "`continuous`, `event` or `off`";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "continuous" => Some(Self::Continuous),
+            "event" => Some(Self::Event),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +183,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub camera: CameraConfig,
     pub jpeg: JpegConfig,
+    pub auth: AuthConfig,
+    pub recording: RecordingConfig,
 }
 
 impl Default for Config {
@@ -141,6 +197,7 @@ impl Default for Config {
                 write_timeout: Duration::from_secs(10),
                 header_timeout: Duration::from_secs(10),
                 max_connections: 128,
+                allow_public_clients: false,
             },
             camera: CameraConfig {
                 source: CameraSource::Synthetic,
@@ -152,6 +209,21 @@ impl Default for Config {
                 seed: 1,
             },
             jpeg: JpegConfig { quality: 80 },
+            auth: AuthConfig {
+                session_idle: Duration::from_secs(30 * 60),
+                session_max: Duration::from_secs(7 * 24 * 3600),
+            },
+            recording: RecordingConfig {
+                mode: RecordMode::Continuous,
+                segment: Duration::from_secs(60),
+                keyframe_interval: Duration::from_secs(2),
+                bitrate: 2_000_000,
+                pre_roll: Duration::from_secs(5),
+                post_roll: Duration::from_secs(10),
+                max_age: None,
+                max_bytes: None,
+                min_free_bytes: 128 << 20,
+            },
         }
     }
 }
@@ -200,7 +272,11 @@ impl Config {
             ConfigError::new(key, format!("is not valid TOML: {}", e.message()))
         })?;
         let mut config = Self::default();
-        let root = Section::new("", &table, &["data_dir", "server", "camera", "jpeg"])?;
+        let root = Section::new(
+            "",
+            &table,
+            &["data_dir", "server", "camera", "jpeg", "auth", "recording"],
+        )?;
         if let Some(v) = root.string("data_dir")? {
             config.data_dir = PathBuf::from(v);
         }
@@ -214,6 +290,7 @@ impl Config {
                     "write_timeout_secs",
                     "header_timeout_secs",
                     "max_connections",
+                    "allow_public_clients",
                 ],
             )?;
             if let Some(v) = s.string("listen")? {
@@ -231,6 +308,9 @@ impl Config {
             }
             if let Some(v) = s.integer("max_connections", MAX_CONNECTIONS_RANGE)? {
                 config.server.max_connections = v as usize;
+            }
+            if let Some(v) = s.boolean("allow_public_clients")? {
+                config.server.allow_public_clients = v;
             }
         }
         if let Some(t) = root.table("camera")? {
@@ -253,6 +333,18 @@ impl Config {
             if let Some(v) = s.integer("quality", widen(QUALITY_RANGE))? {
                 config.jpeg.quality = v as u8;
             }
+        }
+        if let Some(t) = root.table("auth")? {
+            let s = Section::new("auth", t, &["session_idle_minutes", "session_max_days"])?;
+            if let Some(v) = s.integer("session_idle_minutes", 1..=24 * 60)? {
+                config.auth.session_idle = Duration::from_secs(v * 60);
+            }
+            if let Some(v) = s.integer("session_max_days", 1..=365)? {
+                config.auth.session_max = Duration::from_secs(v * 24 * 3600);
+            }
+        }
+        if let Some(t) = root.table("recording")? {
+            read_recording(&mut config.recording, t)?;
         }
         Ok(config)
     }
@@ -293,6 +385,65 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn read_recording(r: &mut RecordingConfig, t: &Table) -> Result<(), ConfigError> {
+    let s = Section::new(
+        "recording",
+        t,
+        &[
+            "mode",
+            "segment_secs",
+            "keyframe_interval_secs",
+            "bitrate_kbps",
+            "pre_roll_secs",
+            "post_roll_secs",
+            "max_age_days",
+            "max_mib",
+            "min_free_mib",
+        ],
+    )?;
+    if let Some(v) = s.string("mode")? {
+        r.mode = RecordMode::parse(v).ok_or_else(|| {
+            ConfigError::new(
+                s.key("mode"),
+                format!("is `{v}`; allowed: {}", RecordMode::ALLOWED),
+            )
+        })?;
+    }
+    let secs = Duration::from_secs;
+    if let Some(v) = s.integer("segment_secs", 5..=600)? {
+        r.segment = secs(v);
+    }
+    if let Some(v) = s.integer("keyframe_interval_secs", 1..=10)? {
+        r.keyframe_interval = secs(v);
+    }
+    if let Some(v) = s.integer("bitrate_kbps", 100..=20_000)? {
+        r.bitrate = v as u32 * 1000;
+    }
+    if let Some(v) = s.integer("pre_roll_secs", 0..=30)? {
+        r.pre_roll = secs(v);
+    }
+    if let Some(v) = s.integer("post_roll_secs", 0..=600)? {
+        r.post_roll = secs(v);
+    }
+    // 0 means "no limit" for the two retention keys.
+    if let Some(v) = s.integer("max_age_days", 0..=3650)? {
+        r.max_age = (v > 0).then(|| secs(v * 24 * 3600));
+    }
+    if let Some(v) = s.integer("max_mib", 0..=16 << 20)? {
+        r.max_bytes = (v > 0).then_some(v << 20);
+    }
+    if let Some(v) = s.integer("min_free_mib", 0..=64 << 10)? {
+        r.min_free_bytes = v << 20;
+    }
+    if r.segment < r.keyframe_interval {
+        return Err(ConfigError::new(
+            "recording.segment_secs",
+            "must be at least `recording.keyframe_interval_secs` (a segment holds whole GOPs)",
+        ));
+    }
+    Ok(())
 }
 
 /// Names the key at byte `offset` of a TOML text, for syntax errors.
@@ -400,6 +551,17 @@ impl<'a> Section<'a> {
         }
     }
 
+    fn boolean(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self.table.get(name) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(ConfigError::new(
+                self.key(name),
+                format!("is {}; expected `true` or `false`", describe(other)),
+            )),
+        }
+    }
+
     fn integer(
         &self,
         name: &str,
@@ -490,6 +652,30 @@ mod tests {
 
         let e = err("[jpeg]\nquality = 0\n");
         assert_eq!(e.key, "jpeg.quality");
+
+        let e = err("[server]\nallow_public_clients = 1\n");
+        assert_eq!(e.key, "server.allow_public_clients");
+
+        let e = err("[recording]\nmode = \"always\"\n");
+        assert_eq!(e.key, "recording.mode");
+        assert!(e.problem.contains("continuous"), "{e}");
+
+        let e = err("[recording]\nsegment_secs = 5\nkeyframe_interval_secs = 8\n");
+        assert_eq!(e.key, "recording.segment_secs");
+    }
+
+    #[test]
+    fn recording_and_auth_sections_are_read() {
+        let c = Config::from_toml(
+            "[recording]\nmode = \"event\"\nmax_age_days = 0\nmax_mib = 10\n\
+             [auth]\nsession_idle_minutes = 5\n[server]\nallow_public_clients = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.recording.mode, RecordMode::Event);
+        assert_eq!(c.recording.max_age, None);
+        assert_eq!(c.recording.max_bytes, Some(10 << 20));
+        assert_eq!(c.auth.session_idle, Duration::from_secs(300));
+        assert!(c.server.allow_public_clients);
     }
 
     #[test]

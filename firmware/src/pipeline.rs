@@ -24,6 +24,11 @@ pub struct Pipeline {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Lets a consumer of raw frames (the H.264 stage) join the running capture thread.
+/// STUB — being implemented.
+#[derive(Clone, Default)]
+pub struct FrameTap {}
+
 impl Pipeline {
     pub fn start(
         source: Box<dyn FrameSource>,
@@ -50,6 +55,11 @@ impl Pipeline {
             stop,
             threads: vec![capture, encode],
         })
+    }
+
+    /// A handle for consumers that attach after start (the recorder starts after setup).
+    pub fn tap(&self) -> FrameTap {
+        FrameTap::default()
     }
 
     /// Tells the threads to stop; [`Stopping::join`] waits for them. A source returns

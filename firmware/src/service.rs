@@ -18,8 +18,10 @@ use crate::encode::EncodeError;
 use crate::encode::jpeg::TurboJpeg;
 use crate::live::LiveBus;
 use crate::pipeline::Pipeline;
+use crate::record::{RecordError, Recording};
 use crate::runtime;
 use crate::status::CameraStatus;
+use crate::store::{Store, StoreError};
 
 /// How long open connections get to finish after a stop signal.
 const DRAIN: Duration = Duration::from_millis(1500);
@@ -45,6 +47,10 @@ pub enum StartError {
     Encoder(#[from] EncodeError),
     #[error(transparent)]
     Tls(#[from] api::tls::TlsError),
+    #[error("the index in the data directory cannot be opened: {0}")]
+    Store(#[from] StoreError),
+    #[error("recordings cannot be checked at start: {0}")]
+    Recording(#[from] RecordError),
     #[error("{0}")]
     Runtime(io::Error),
 }
@@ -53,7 +59,7 @@ impl StartError {
     /// 2 for anything the user can fix in the configuration or environment.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Encoder(_) | Self::Runtime(_) => 1,
+            Self::Encoder(_) | Self::Runtime(_) | Self::Recording(_) => 1,
             _ => 2,
         }
     }
@@ -82,6 +88,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         }
     }
     let jpeg = TurboJpeg::new(config.jpeg.quality)?;
+    let store = Arc::new(Store::open(&config.data_dir)?);
 
     runtime::start(async move {
         // Handlers first: a stop signal during start-up must stop cleanly too, not
@@ -100,6 +107,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
             Arc::clone(&camera),
         )
         .map_err(StartError::Runtime)?;
+        let recording = Rc::new(Recording::new(&config, Arc::clone(&store), pipeline.tap()));
+        let report = recording.recover().await?;
+        tracing::info!(?report, "recordings checked");
         let state = Rc::new(AppState {
             bus,
             camera,
@@ -108,6 +118,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
             write_timeout: config.server.write_timeout,
             live_clients: Gauge::default(),
             connections: Gauge::default(),
+            store,
+            recording: Rc::clone(&recording),
         });
 
         let https = TcpListener::from_std(https).map_err(StartError::Runtime)?;
@@ -146,6 +158,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
                 state.connections.get()
             );
         }
+        recording.stop().await;
         stopping.join();
         tracing::info!("stopped");
         Ok(())

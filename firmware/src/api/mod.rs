@@ -1,7 +1,10 @@
 //! The HTTPS API: hyper 1 over tokio-rustls, on the single I/O thread.
 
+pub mod auth;
 pub mod body;
+pub mod json;
 pub mod mjpeg;
+pub mod recordings;
 mod redirect;
 pub mod routes;
 mod server;
@@ -9,6 +12,7 @@ mod timeout_io;
 pub mod tls;
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +22,9 @@ pub use redirect::serve_redirect;
 pub use server::serve_https;
 
 use crate::live::LiveBus;
+use crate::record::Recording;
 use crate::status::CameraStatus;
+use crate::store::Store;
 
 /// What request handlers share. Lives on the I/O thread only, behind an `Rc`.
 pub struct AppState {
@@ -30,6 +36,10 @@ pub struct AppState {
     pub write_timeout: Duration,
     pub live_clients: Gauge,
     pub connections: Gauge,
+    /// The index: segments, accounts, audit. Writes fsync: call them off this thread.
+    pub store: Arc<Store>,
+    /// The recording stage (idle until the vault exists).
+    pub recording: Rc<Recording>,
 }
 
 /// A count of things in progress, decremented when their guard drops.

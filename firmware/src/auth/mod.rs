@@ -1,9 +1,9 @@
 //! Accounts and authentication: passwords, sessions, tokens, TOTP, lockout.
 //!
 //! Pure logic only — no HTTP and no storage. The API layer calls these functions and
-//! the store persists the serde types ([`PasswordHash`], [`Totp`], [`RecoveryCodes`],
-//! [`Session`], [`ApiToken`]); none of those holds a secret the device could do without
-//! (the TOTP secret must be kept to check codes; everything else is a hash).
+//! the store persists what they produce (PHC hashes, token hashes, TOTP state); none of
+//! it is a secret the device could do without (the TOTP secret must be kept to check
+//! codes; everything else is a hash).
 //!
 //! - [`password`]: Argon2id PHC hashes, constant-cost verify for unknown users, policy.
 //! - [`totp`]: RFC 6238 codes with replay refusal, one-time recovery codes.
@@ -28,7 +28,6 @@ pub use password::{
     Password, PasswordError, PasswordHash, PasswordHasher, WeakPassword, check_policy,
 };
 pub use token::{
-    Action, ApiToken, CsrfKey, OriginError, Role, Session, SessionPolicy, Token, TokenError,
-    TokenHash, TokenKind, check_origin,
+    Action, CsrfKey, OriginError, Role, Token, TokenError, TokenHash, TokenKind, check_origin,
 };
 pub use totp::{RecoveryCode, RecoveryCodes, Totp, TotpError, TotpSecret};

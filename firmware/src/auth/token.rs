@@ -211,15 +211,8 @@ impl<'de> Deserialize<'de> for TokenHash {
     }
 }
 
-/// What an account (or API token) may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Watch: live view, events, recordings. No settings, users, tokens or updates.
-    Viewer,
-}
+/// What an account (or API token) may do: the store's row type, with the rules here.
+pub use crate::store::Role;
 
 /// Things a request does, for [`Role::permits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,126 +241,6 @@ impl Role {
                     | Action::ManageOwnAccount
             ),
         }
-    }
-}
-
-/// Session lifetimes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionPolicy {
-    /// A session unused for this long ends (seconds). Default 30 min.
-    pub idle_secs: u64,
-    /// A session ends this long after login however active (seconds). Default 7 days:
-    /// a phone left logged in re-authenticates weekly.
-    pub absolute_secs: u64,
-}
-
-impl Default for SessionPolicy {
-    fn default() -> Self {
-        Self {
-            idle_secs: 30 * 60,
-            absolute_secs: 7 * 24 * 60 * 60,
-        }
-    }
-}
-
-/// A login session as the store keeps it: no secret, only the token's hash. Times are
-/// Unix seconds (wall clock), so sessions survive a service restart; a clock that jumps
-/// backwards can only shorten them (see [`Session::is_valid`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub id: TokenHash,
-    pub username: String,
-    pub role: Role,
-    pub created: u64,
-    pub last_seen: u64,
-    pub policy: SessionPolicy,
-}
-
-impl Session {
-    /// Starts a session: returns the record to store and the token for the cookie.
-    pub fn start(
-        username: impl Into<String>,
-        role: Role,
-        policy: SessionPolicy,
-        now: u64,
-    ) -> Result<(Self, Token), TokenError> {
-        let token = Token::generate(TokenKind::Session)?;
-        Ok((
-            Self {
-                id: token.hash(),
-                username: username.into(),
-                role,
-                created: now,
-                last_seen: now,
-                policy,
-            },
-            token,
-        ))
-    }
-
-    /// Whether the session is usable at `now`: neither idle too long nor too old. A
-    /// time before the session's own start (clock set back) is treated as invalid
-    /// rather than trusting an unknowable age.
-    pub fn is_valid(&self, now: u64) -> bool {
-        now >= self.created
-            && now >= self.last_seen
-            && now - self.last_seen < self.policy.idle_secs
-            && now - self.created < self.policy.absolute_secs
-    }
-
-    /// When the session ends if unused from now: for the cookie's `Max-Age`.
-    pub fn expires_at(&self) -> u64 {
-        self.last_seen
-            .saturating_add(self.policy.idle_secs)
-            .min(self.created.saturating_add(self.policy.absolute_secs))
-    }
-
-    /// Records use at `now`, extending the idle expiry (never past the absolute one).
-    /// Check [`Self::is_valid`] first: touching does not revive an expired session's
-    /// absolute limit, but it would reset its idle clock.
-    pub fn touch(&mut self, now: u64) {
-        self.last_seen = self.last_seen.max(now);
-    }
-}
-
-/// A named, revocable API token as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
-    pub id: TokenHash,
-    pub name: String,
-    /// The account that made it; the token acts as that user with at most `role`.
-    pub owner: String,
-    pub role: Role,
-    pub created: u64,
-    /// Unix seconds after which it is refused; `None` for no expiry.
-    pub expires: Option<u64>,
-}
-
-impl ApiToken {
-    /// Creates a token: the record to store and the token to show once.
-    pub fn create(
-        name: impl Into<String>,
-        owner: impl Into<String>,
-        role: Role,
-        now: u64,
-        expires: Option<u64>,
-    ) -> Result<(Self, Token), TokenError> {
-        let token = Token::generate(TokenKind::Api)?;
-        Ok((
-            Self {
-                id: token.hash(),
-                name: name.into(),
-                owner: owner.into(),
-                role,
-                created: now,
-                expires,
-            },
-            token,
-        ))
-    }
-
-    pub fn is_valid(&self, now: u64) -> bool {
-        self.expires.is_none_or(|expires| now < expires)
     }
 }
 
@@ -595,61 +468,19 @@ mod tests {
     }
 
     #[test]
-    fn session_idle_and_absolute_expiry() {
-        let policy = SessionPolicy::default();
-        let t0 = 1_700_000_000;
-        let (mut session, token) = Session::start("alice", Role::Admin, policy, t0).unwrap();
-        assert!(session.id.matches(&token));
-        assert!(session.is_valid(t0));
-        assert!(session.is_valid(t0 + 30 * 60 - 1));
-        assert!(!session.is_valid(t0 + 30 * 60), "idle 30 min");
-        assert!(!session.is_valid(t0 - 1), "clock before creation");
-
-        // Kept active, it still ends at the absolute limit.
-        let mut now = t0;
-        while now + 20 * 60 < t0 + policy.absolute_secs {
-            now += 20 * 60;
-            assert!(session.is_valid(now));
-            session.touch(now);
-        }
-        assert_eq!(session.expires_at(), t0 + policy.absolute_secs);
-        assert!(!session.is_valid(t0 + policy.absolute_secs));
-
-        // Touch never moves last_seen backwards.
-        session.touch(t0);
-        assert_eq!(session.last_seen, now);
-        let json = serde_json::to_string(&session).unwrap();
-        assert!(!json.contains(&token.expose()[4..]));
-        assert_eq!(serde_json::from_str::<Session>(&json).unwrap(), session);
-    }
-
-    #[test]
-    fn api_token_expiry() {
-        let (record, token) =
-            ApiToken::create("ha", "alice", Role::Viewer, 100, Some(200)).unwrap();
-        assert!(token.expose().starts_with("mct_"));
-        assert!(record.id.matches(&token));
-        assert!(record.is_valid(199));
-        assert!(!record.is_valid(200));
-        let (forever, _) = ApiToken::create("script", "alice", Role::Admin, 100, None).unwrap();
-        assert!(forever.is_valid(u64::MAX));
-    }
-
-    #[test]
     fn csrf_token_is_bound_to_its_session_and_boot() {
         let key = CsrfKey::generate().unwrap();
-        let (mine, _) = Session::start("alice", Role::Admin, SessionPolicy::default(), 0).unwrap();
-        let (theirs, _) =
-            Session::start("mallory", Role::Viewer, SessionPolicy::default(), 0).unwrap();
-        let token = key.token_for(&mine.id);
-        assert!(key.verify(&mine.id, &token));
-        assert!(!key.verify(&theirs.id, &token), "another session's token");
-        assert!(!key.verify(&mine.id, &key.token_for(&theirs.id)));
-        assert!(!key.verify(&mine.id, ""));
-        assert!(!key.verify(&mine.id, "not base64!"));
-        assert!(!key.verify(&mine.id, &token[..token.len() - 1]));
+        let mine = Token::generate(TokenKind::Session).unwrap().hash();
+        let theirs = Token::generate(TokenKind::Session).unwrap().hash();
+        let token = key.token_for(&mine);
+        assert!(key.verify(&mine, &token));
+        assert!(!key.verify(&theirs, &token), "another session's token");
+        assert!(!key.verify(&mine, &key.token_for(&theirs)));
+        assert!(!key.verify(&mine, ""));
+        assert!(!key.verify(&mine, "not base64!"));
+        assert!(!key.verify(&mine, &token[..token.len() - 1]));
         let after_reboot = CsrfKey::generate().unwrap();
-        assert!(!after_reboot.verify(&mine.id, &token));
+        assert!(!after_reboot.verify(&mine, &token));
     }
 
     #[test]
