@@ -335,9 +335,9 @@ impl Config {
             }
         }
         if let Some(t) = root.table("auth")? {
-            let s = Section::new("auth", t, &["session_idle_minutes", "session_max_days"])?;
-            if let Some(v) = s.integer("session_idle_minutes", 1..=24 * 60)? {
-                config.auth.session_idle = Duration::from_secs(v * 60);
+            let s = Section::new("auth", t, &["session_idle_secs", "session_max_days"])?;
+            if let Some(v) = s.integer("session_idle_secs", 10..=24 * 3600)? {
+                config.auth.session_idle = Duration::from_secs(v);
             }
             if let Some(v) = s.integer("session_max_days", 1..=365)? {
                 config.auth.session_max = Duration::from_secs(v * 24 * 3600);
@@ -668,7 +668,7 @@ mod tests {
     fn recording_and_auth_sections_are_read() {
         let c = Config::from_toml(
             "[recording]\nmode = \"event\"\nmax_age_days = 0\nmax_mib = 10\n\
-             [auth]\nsession_idle_minutes = 5\n[server]\nallow_public_clients = true\n",
+             [auth]\nsession_idle_secs = 300\n[server]\nallow_public_clients = true\n",
         )
         .unwrap();
         assert_eq!(c.recording.mode, RecordMode::Event);

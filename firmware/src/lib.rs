@@ -4,6 +4,7 @@
 //! produces frames, `encode` compresses them, `live` shares the newest JPEG, `api`
 //! serves it. `runtime` is the only user of `tokio_uring`; `service` wires it all up.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod camera;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::accounts::{AccessError, Accounts};
 use crate::api::{self, AppState, Gauge};
 use crate::camera::{self, CameraError};
 use crate::config::{CameraSource, Config, ConfigError};
@@ -49,6 +50,8 @@ pub enum StartError {
     Tls(#[from] api::tls::TlsError),
     #[error("the index in the data directory cannot be opened: {0}")]
     Store(#[from] StoreError),
+    #[error("accounts cannot be loaded: {0}")]
+    Accounts(#[from] AccessError),
     #[error("recordings cannot be checked at start: {0}")]
     Recording(#[from] RecordError),
     #[error("{0}")]
@@ -89,6 +92,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     }
     let jpeg = TurboJpeg::new(config.jpeg.quality)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
+    let accounts = Accounts::new(Arc::clone(&store), &config.auth)?;
 
     runtime::start(async move {
         // Handlers first: a stop signal during start-up must stop cleanly too, not
@@ -110,6 +114,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
         let recording = Rc::new(Recording::new(&config, Arc::clone(&store), pipeline.tap()));
         let report = recording.recover().await?;
         tracing::info!(?report, "recordings checked");
+        match accounts.sealing_key()? {
+            Some(key) => recording.enable(key)?,
+            None => tracing::info!(
+                "not set up yet: open the web page to create the owner account; recording starts then"
+            ),
+        }
         let state = Rc::new(AppState {
             bus,
             camera,
@@ -120,6 +130,15 @@ pub fn run(config: Config) -> Result<(), StartError> {
             connections: Gauge::default(),
             store,
             recording: Rc::clone(&recording),
+            accounts: accounts.clone(),
+            allow_public_clients: config.server.allow_public_clients,
+        });
+        runtime::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                accounts.purge().await;
+            }
         });
 
         let https = TcpListener::from_std(https).map_err(StartError::Runtime)?;

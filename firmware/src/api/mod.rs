@@ -1,13 +1,20 @@
 //! The HTTPS API: hyper 1 over tokio-rustls, on the single I/O thread.
 
+// Checks return the finished error response as `Err` so handlers can `return` it; it
+// is built once per refused request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod account_routes;
 pub mod auth;
 pub mod body;
+pub mod credentials;
 pub mod json;
 pub mod mjpeg;
 pub mod recordings;
 mod redirect;
 pub mod routes;
 mod server;
+pub mod time;
 mod timeout_io;
 pub mod tls;
 
@@ -21,6 +28,7 @@ use tokio::sync::watch;
 pub use redirect::serve_redirect;
 pub use server::serve_https;
 
+use crate::accounts::Accounts;
 use crate::live::LiveBus;
 use crate::record::Recording;
 use crate::status::CameraStatus;
@@ -40,6 +48,9 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// The recording stage (idle until the vault exists).
     pub recording: Rc<Recording>,
+    pub accounts: Accounts,
+    /// `server.allow_public_clients`.
+    pub allow_public_clients: bool,
 }
 
 /// A count of things in progress, decremented when their guard drops.

@@ -1,16 +1,21 @@
 //! Request routing and the small JSON endpoints.
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
 use serde_json::json;
 
+use super::auth::{Principal, Via};
 use super::body::{self, ResponseBody};
-use super::{AppState, mjpeg};
+use super::credentials::{self, Presented};
+use super::{AppState, account_routes, mjpeg, recordings};
+use crate::auth::{Action, check_origin, classify};
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
@@ -18,47 +23,136 @@ const STYLE_CSS: &str = include_str!("../../web/style.css");
 /// How long a snapshot request waits for the camera's first frame.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(3);
 
-pub async fn handle<B>(
+pub async fn handle(
     state: Rc<AppState>,
-    req: Request<B>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let mut res = route(&state, &req).await;
-    if req.method() == Method::HEAD {
+    let head = req.method() == Method::HEAD;
+    let mut res = route(&state, peer.ip(), req).await;
+    if head {
         *res.body_mut() = body::empty();
     }
     secure_headers(res.headers_mut());
     Ok(res)
 }
 
-async fn route<B>(state: &Rc<AppState>, req: &Request<B>) -> Response<ResponseBody> {
-    let path = req.uri().path();
-    let get = matches!(*req.method(), Method::GET | Method::HEAD);
-    let known = matches!(
-        path,
-        "/" | "/style.css" | "/api/v1/health" | "/api/v1/snapshot.jpg" | "/api/v1/live.mjpg"
-    );
-    if known && !get {
-        let mut res = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed on {path}; use GET", req.method()),
+async fn route(state: &Rc<AppState>, ip: IpAddr, req: Request<Incoming>) -> Response<ResponseBody> {
+    if !state.allow_public_clients && !classify(ip).is_local() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "public_address",
+            format!(
+                "{ip} is not on the local network; this camera serves only its LAN \
+                 (set `server.allow_public_clients = true` to change that)"
+            ),
         );
-        res.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    let path = req.uri().path().to_owned();
+    let get = matches!(*req.method(), Method::GET | Method::HEAD);
+    // What anyone on the LAN may fetch: the login page, health, setup, login.
+    match path.as_str() {
+        "/" | "/style.css" | "/api/v1/health" if !get => {
+            return method_not_allowed(req.method(), &path, "GET, HEAD");
+        }
+        "/" => return asset(INDEX_HTML, "text/html; charset=utf-8"),
+        "/style.css" => return asset(STYLE_CSS, "text/css; charset=utf-8"),
+        "/api/v1/health" => return health(state),
+        "/api/v1/setup" => return account_routes::setup(state, ip, req).await,
+        "/api/v1/session" if req.method() == Method::POST => {
+            return account_routes::login(state, ip, req).await;
+        }
+        _ => {}
+    }
+
+    // Everything else needs an authenticated caller.
+    let camera_client = matches!(path.as_str(), "/api/v1/live.mjpg" | "/api/v1/snapshot.jpg");
+    let presented = credentials::presented(req.headers());
+    let by_cookie = matches!(presented, Presented::Cookie(_));
+    let principal = match state
+        .accounts
+        .authenticate(presented, ip, camera_client)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return account_routes::access_error(e, camera_client),
+    };
+    if by_cookie
+        && !get
+        && let Err(res) = check_csrf(state, &principal, &req)
+    {
         return res;
     }
-    match path {
-        "/" => asset(INDEX_HTML, "text/html; charset=utf-8"),
-        "/style.css" => asset(STYLE_CSS, "text/css; charset=utf-8"),
-        "/api/v1/health" => health(state),
-        "/api/v1/snapshot.jpg" => snapshot(state).await,
-        "/api/v1/live.mjpg" => live(state, req.uri().query()),
+
+    match path.as_str() {
+        "/api/v1/snapshot.jpg" | "/api/v1/live.mjpg" if !get => {
+            method_not_allowed(req.method(), &path, "GET, HEAD")
+        }
+        "/api/v1/snapshot.jpg" | "/api/v1/live.mjpg" => {
+            if let Err(res) = principal.require(Action::ViewLive) {
+                return res;
+            }
+            if path == "/api/v1/snapshot.jpg" {
+                snapshot(state).await
+            } else {
+                live(state, req.uri().query())
+            }
+        }
+        p if recordings::owns(p) => recordings::handle(state, &principal, req).await,
+        p if account_routes::owns(p) => account_routes::handle(state, &principal, ip, req).await,
         _ => error(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no such endpoint: {path}"),
         ),
     }
+}
+
+/// The CSRF defence for cookie-authenticated state changes: the request must come
+/// from this device's own page (Origin) and carry the session's CSRF token.
+fn check_csrf<B>(
+    state: &AppState,
+    principal: &Principal,
+    req: &Request<B>,
+) -> Result<(), Response<ResponseBody>> {
+    let Via::Session(session) = &principal.via else {
+        return Ok(());
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in `Host`.
+    let host = header("host").or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if let Err(e) = check_origin(header("origin"), host) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            format!("cross-site request refused ({e}); use the device's own web page"),
+        ));
+    }
+    match header("x-csrf-token") {
+        Some(token) if state.accounts.csrf_ok(session, token) => Ok(()),
+        _ => Err(error(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "missing or wrong X-CSRF-Token header; send the csrf_token from the login answer \
+             (GET /api/v1/session gives it again)",
+        )),
+    }
+}
+
+/// 405 with the methods that are allowed.
+pub fn method_not_allowed(
+    method: &Method,
+    path: &str,
+    allow: &'static str,
+) -> Response<ResponseBody> {
+    let mut res = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {path}; use {allow}"),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 fn health(state: &AppState) -> Response<ResponseBody> {

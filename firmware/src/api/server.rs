@@ -73,7 +73,7 @@ pub async fn serve_https(
         let (acceptor, state, limits) = (acceptor.clone(), Rc::clone(&state), limits.clone());
         runtime::spawn(async move {
             let _open = state.connections.enter();
-            if let Err(e) = connection(stream, acceptor, &state, &limits).await {
+            if let Err(e) = connection(stream, peer, acceptor, &state, &limits).await {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
         });
@@ -82,6 +82,7 @@ pub async fn serve_https(
 
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     acceptor: TlsAcceptor,
     state: &Rc<AppState>,
     limits: &ServerConfig,
@@ -98,7 +99,7 @@ async fn connection(
     let io = TokioIo::new(tls);
     let service = {
         let state = Rc::clone(state);
-        service_fn(move |req| routes::handle(Rc::clone(&state), req))
+        service_fn(move |req| routes::handle(Rc::clone(&state), peer, req))
     };
     let shutdown = state.shutdown.clone();
     if h2 {

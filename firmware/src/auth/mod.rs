@@ -15,7 +15,7 @@
 //! drop and their `Debug` output is redacted.
 
 pub mod addr;
-mod encoding;
+pub(crate) mod encoding;
 pub mod lockout;
 pub mod password;
 pub mod token;

@@ -206,6 +206,15 @@ impl Store {
         })
     }
 
+    /// Removes one session inside the caller's transaction; returns whether it existed.
+    pub fn delete_session_in(
+        &self,
+        txn: &mut RwTxn<'_>,
+        hash: &TokenHash,
+    ) -> Result<bool, StoreError> {
+        Ok(self.tables.sessions.delete(txn, hash)?)
+    }
+
     /// Logs a session out; returns whether it existed.
     pub fn delete_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         self.write(|txn| Ok(self.tables.sessions.delete(txn, hash)?))

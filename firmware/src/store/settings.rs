@@ -64,6 +64,21 @@ impl Store {
             .map_err(|e| codec_error(key, e))
     }
 
+    /// [`Store::set_setting`] inside the caller's transaction (for example next to the
+    /// account change it belongs with).
+    pub fn set_setting_in<T: Serialize + 'static>(
+        &self,
+        txn: &mut heed::RwTxn<'_>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        let table = self.tables.settings.remap_data_type::<SerdeJson<T>>();
+        table
+            .put(txn, key, value)
+            .map_err(|e| codec_error(key, StoreError::from(e)))
+    }
+
     /// Removes `key`; returns whether it existed.
     pub fn remove_setting(&self, key: &str) -> Result<bool, StoreError> {
         check_key(key)?;

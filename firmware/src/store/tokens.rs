@@ -171,6 +171,17 @@ impl Store {
         Ok(doomed.len())
     }
 
+    /// Every token of every user (revoked ones too), oldest first.
+    pub fn all_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let mut tokens: Vec<ApiToken> = self
+            .read(|txn| self.all_tokens_in(txn))?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        tokens.sort_by_key(|t| t.id);
+        Ok(tokens)
+    }
+
     /// See [`Store::create_token_in`].
     pub fn create_token(
         &self,
