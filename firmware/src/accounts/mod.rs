@@ -296,6 +296,9 @@ impl Accounts {
                 let user = inner.verify_password(&username, &password)?;
                 inner.check_second_factor(&user, totp.as_deref())?;
                 let unlocked = inner.unlock_vault(&user, &password);
+                if let Some(vault) = &unlocked {
+                    inner.upgrade_hashes(vault, &user, &password);
+                }
                 let (token, mut row) = this.new_session_row(user.id, &origin)?;
                 row.user_id = user.id;
                 let now = row.created_us;
@@ -676,6 +679,45 @@ impl Inner {
             tracing::info!(user = %user.username, remaining = codes.remaining(), "TOTP recovery code used");
         }
         Ok(())
+    }
+
+    /// Re-hashes the password and re-wraps the vault key when they were made with
+    /// other Argon2id parameters than the device's current ones (parameters raised by
+    /// a firmware update). Best effort: the login goes ahead either way.
+    fn upgrade_hashes(&self, vault: &UnlockedVault, user: &User, password: &Password) {
+        let stored = PasswordHash::from_phc(user.password_hash.clone());
+        let Some(record) = lock(&self.vault).clone() else {
+            return;
+        };
+        let name = normalize_username(&user.username);
+        let wrap_stale = record.params_of(&name).is_ok_and(|p| p != self.params);
+        if !self.hasher.needs_rehash(&stored) && !wrap_stale {
+            return;
+        }
+        let upgraded = (|| -> Result<VaultRecord, AccessError> {
+            let hash = self
+                .hasher
+                .hash(password)
+                .map_err(|e| AccessError::Internal(e.to_string()))?;
+            let mut record = record.clone();
+            record.set_password(vault, &name, password.expose(), self.params)?;
+            self.store.write_accounts(|txn| {
+                self.store
+                    .update_user_in(txn, &user.username, now_us(), |u| {
+                        u.password_hash = hash.as_phc().to_owned();
+                    })?;
+                self.store.set_setting_in(txn, VAULT_SETTING, &record)?;
+                Ok(())
+            })?;
+            Ok(record)
+        })();
+        match upgraded {
+            Ok(record) => {
+                *lock(&self.vault) = Some(record);
+                tracing::info!(user = %user.username, "password hash upgraded to the current Argon2id parameters");
+            }
+            Err(e) => tracing::warn!(user = %user.username, "password hash not upgraded: {e}"),
+        }
     }
 
     /// The vault key for a user who just proved their password. `None` (logged) if

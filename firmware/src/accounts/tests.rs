@@ -415,3 +415,40 @@ fn accounts_survive_a_restart_but_vault_keys_do_not() {
         assert!(p.vault.is_none(), "keys live in memory only");
     });
 }
+
+#[test]
+fn raised_parameters_upgrade_hashes_at_the_next_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AuthConfig {
+        session_idle: Duration::from_secs(1800),
+        session_max: Duration::from_secs(86_400),
+    };
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    run(async {
+        let old = Accounts::with_params(Arc::clone(&store), &config, Argon2Params::INSECURE_FAST)
+            .unwrap();
+        set_up(&old).await;
+    });
+    let raised = Argon2Params {
+        m_cost_kib: 64,
+        t_cost: 2,
+        p_cost: 1,
+    };
+    run(async {
+        let new = Accounts::with_params(Arc::clone(&store), &config, raised).unwrap();
+        let login = new
+            .login("owner".into(), Password::new(OWNER_PW), None, from(lan()))
+            .await
+            .unwrap();
+        assert!(session(&new, &login).await.unwrap().vault.is_some());
+        let user = store.user("owner").unwrap().unwrap();
+        let hash = PasswordHash::from_phc(user.password_hash);
+        assert_eq!(hash.params(), Some(raised));
+        let record = new.inner.vault_record().unwrap();
+        assert_eq!(record.params_of("owner").unwrap(), raised);
+        // And the new hashes work.
+        new.login("owner".into(), Password::new(OWNER_PW), None, from(lan()))
+            .await
+            .unwrap();
+    });
+}
