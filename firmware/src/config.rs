@@ -154,6 +154,21 @@ pub struct RecordingConfig {
     pub max_bytes: Option<u64>,
     /// Free space kept on the data partition for everything else.
     pub min_free_bytes: u64,
+    /// Weekly windows of local time with another mode than `mode`.
+    pub schedule: Vec<ScheduleWindow>,
+    /// IANA name of the device's time zone (`None`: the system's, else UTC).
+    pub time_zone: Option<String>,
+}
+
+/// One `[[recording.schedule]]` entry; see `record::schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleWindow {
+    /// Monday first.
+    pub days: [bool; 7],
+    /// Minutes after local midnight; `to <= from` runs past midnight.
+    pub from: u16,
+    pub to: u16,
+    pub mode: RecordMode,
 }
 
 /// `recording.mode`.
@@ -223,6 +238,8 @@ impl Default for Config {
                 max_age: None,
                 max_bytes: None,
                 min_free_bytes: 128 << 20,
+                schedule: Vec::new(),
+                time_zone: None,
             },
         }
     }
@@ -401,6 +418,8 @@ fn read_recording(r: &mut RecordingConfig, t: &Table) -> Result<(), ConfigError>
             "max_age_days",
             "max_mib",
             "min_free_mib",
+            "schedule",
+            "time_zone",
         ],
     )?;
     if let Some(v) = s.string("mode")? {
@@ -437,6 +456,34 @@ fn read_recording(r: &mut RecordingConfig, t: &Table) -> Result<(), ConfigError>
     if let Some(v) = s.integer("min_free_mib", 0..=64 << 10)? {
         r.min_free_bytes = v << 20;
     }
+    if let Some(v) = s.string("time_zone")? {
+        crate::record::schedule::time_zone(Some(v)).map_err(|e| {
+            ConfigError::new(
+                s.key("time_zone"),
+                format!("is `{v}`, which is not a known time zone ({e}); use an IANA name such as `Europe/Berlin`"),
+            )
+        })?;
+        r.time_zone = Some(v.to_owned());
+    }
+    match t.get("schedule") {
+        None => {}
+        Some(Value::Array(entries)) => {
+            r.schedule = entries
+                .iter()
+                .enumerate()
+                .map(|(i, entry)| read_window(i, entry))
+                .collect::<Result<_, _>>()?;
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                "recording.schedule",
+                format!(
+                    "is {}; expected `[[recording.schedule]]` tables with days, from, to and mode",
+                    describe(other)
+                ),
+            ));
+        }
+    }
     if r.segment < r.keyframe_interval {
         return Err(ConfigError::new(
             "recording.segment_secs",
@@ -444,6 +491,74 @@ fn read_recording(r: &mut RecordingConfig, t: &Table) -> Result<(), ConfigError>
         ));
     }
     Ok(())
+}
+
+/// One `[[recording.schedule]]` table, e.g.
+/// `{ days = "mon-fri", from = "18:00", to = "07:30", mode = "continuous" }`.
+fn read_window(index: usize, entry: &Value) -> Result<ScheduleWindow, ConfigError> {
+    use crate::record::schedule::{parse_clock, parse_days};
+    let prefix = format!("recording.schedule[{index}]");
+    let Value::Table(t) = entry else {
+        return Err(ConfigError::new(
+            prefix,
+            format!(
+                "is {}; expected a table with days, from, to and mode",
+                describe(entry)
+            ),
+        ));
+    };
+    let field = |name: &str| -> Result<&str, ConfigError> {
+        match t.get(name) {
+            Some(Value::String(s)) => Ok(s),
+            Some(other) => Err(ConfigError::new(
+                format!("{prefix}.{name}"),
+                format!("is {}; expected a string", describe(other)),
+            )),
+            None => Err(ConfigError::new(
+                format!("{prefix}.{name}"),
+                "is missing; each window needs days, from, to and mode",
+            )),
+        }
+    };
+    if let Some(unknown) = t
+        .keys()
+        .find(|k| !["days", "from", "to", "mode"].contains(&k.as_str()))
+    {
+        return Err(ConfigError::new(
+            format!("{prefix}.{unknown}"),
+            "is not a known key; allowed here: days, from, to, mode",
+        ));
+    }
+    let days = field("days")?;
+    let days = parse_days(days).ok_or_else(|| {
+        ConfigError::new(
+            format!("{prefix}.days"),
+            format!("is `{days}`; expected `daily` or days like `mon-fri` or `sat,sun`"),
+        )
+    })?;
+    let clock = |name: &str| -> Result<u16, ConfigError> {
+        let v = field(name)?;
+        parse_clock(v).ok_or_else(|| {
+            ConfigError::new(
+                format!("{prefix}.{name}"),
+                format!("is `{v}`; expected a time HH:MM from 00:00 to 24:00"),
+            )
+        })
+    };
+    let (from, to) = (clock("from")?, clock("to")?);
+    let mode = field("mode")?;
+    let mode = RecordMode::parse(mode).ok_or_else(|| {
+        ConfigError::new(
+            format!("{prefix}.mode"),
+            format!("is `{mode}`; allowed: {}", RecordMode::ALLOWED),
+        )
+    })?;
+    Ok(ScheduleWindow {
+        days,
+        from,
+        to,
+        mode,
+    })
 }
 
 /// Names the key at byte `offset` of a TOML text, for syntax errors.
@@ -665,6 +780,31 @@ mod tests {
     }
 
     #[test]
+    fn schedule_windows_are_read_and_checked() {
+        let c = Config::from_toml(
+            "[recording]\nmode = \"event\"\ntime_zone = \"Europe/Berlin\"\n\
+             [[recording.schedule]]\ndays = \"mon-fri\"\nfrom = \"18:00\"\nto = \"07:30\"\nmode = \"continuous\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.recording.time_zone.as_deref(), Some("Europe/Berlin"));
+        let w = c.recording.schedule[0];
+        assert_eq!(
+            (w.from, w.to, w.mode),
+            (18 * 60, 7 * 60 + 30, RecordMode::Continuous)
+        );
+        assert!(w.days[4] && !w.days[5]);
+
+        let e = err(
+            "[[recording.schedule]]\ndays = \"mon\"\nfrom = \"25:00\"\nto = \"07:00\"\nmode = \"off\"\n",
+        );
+        assert_eq!(e.key, "recording.schedule[0].from");
+        let e = err("[[recording.schedule]]\ndays = \"mon\"\nfrom = \"05:00\"\nto = \"07:00\"\n");
+        assert_eq!(e.key, "recording.schedule[0].mode");
+        let e = err("[recording]\ntime_zone = \"Atlantis/Capital\"\n");
+        assert_eq!(e.key, "recording.time_zone");
+    }
+
+    #[test]
     fn recording_and_auth_sections_are_read() {
         let c = Config::from_toml(
             "[recording]\nmode = \"event\"\nmax_age_days = 0\nmax_mib = 10\n\
@@ -674,6 +814,7 @@ mod tests {
         assert_eq!(c.recording.mode, RecordMode::Event);
         assert_eq!(c.recording.max_age, None);
         assert_eq!(c.recording.max_bytes, Some(10 << 20));
+        assert!(c.recording.schedule.is_empty());
         assert_eq!(c.auth.session_idle, Duration::from_secs(300));
         assert!(c.server.allow_public_clients);
     }

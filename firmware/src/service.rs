@@ -19,6 +19,7 @@ use crate::encode::EncodeError;
 use crate::encode::jpeg::TurboJpeg;
 use crate::live::LiveBus;
 use crate::pipeline::Pipeline;
+use crate::record::schedule::{self, Schedule};
 use crate::record::{RecordError, Recording};
 use crate::runtime;
 use crate::status::CameraStatus;
@@ -133,6 +134,18 @@ pub fn run(config: Config) -> Result<(), StartError> {
             accounts: accounts.clone(),
             allow_public_clients: config.server.allow_public_clients,
         });
+        let schedule = Schedule::from_config(&config.recording);
+        if !schedule.windows.is_empty() {
+            // The name was checked when the configuration was read.
+            let tz = schedule::time_zone(config.recording.time_zone.as_deref())
+                .unwrap_or(jiff::tz::TimeZone::UTC);
+            tracing::info!(
+                windows = schedule.windows.len(),
+                time_zone = tz.iana_name().unwrap_or("system"),
+                "following the recording schedule"
+            );
+            runtime::spawn(schedule::follow(schedule, tz, Rc::clone(&recording)));
+        }
         runtime::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod preroll;
 pub mod recorder;
 pub mod runner;
+pub mod schedule;
 mod segment_file;
 pub mod space;
 pub mod startup;
