@@ -34,7 +34,8 @@ ensure_packages() {
 
 # What building the service on this host needs: libjpeg-turbo is built from the
 # turbojpeg crate's bundled source (Debian 12's 2.1 is too old), with nasm for SIMD.
-HOST_PACKAGES=(build-essential cmake nasm pkg-config)
+# tzdata: the recording schedule follows the device's time zone.
+HOST_PACKAGES=(build-essential cmake nasm pkg-config tzdata)
 
 # What the tests use besides the build: ffprobe/ffmpeg check every recorded segment.
 TEST_PACKAGES=(ffmpeg)
