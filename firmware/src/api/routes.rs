@@ -19,6 +19,7 @@ use crate::auth::{Action, check_origin, classify};
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
+const APP_JS: &str = include_str!("../../web/app.js");
 
 /// How long a snapshot request waits for the camera's first frame.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(3);
@@ -52,11 +53,12 @@ async fn route(state: &Rc<AppState>, ip: IpAddr, req: Request<Incoming>) -> Resp
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     // What anyone on the LAN may fetch: the login page, health, setup, login.
     match path.as_str() {
-        "/" | "/style.css" | "/api/v1/health" if !get => {
+        "/" | "/style.css" | "/app.js" | "/api/v1/health" if !get => {
             return method_not_allowed(req.method(), &path, "GET, HEAD");
         }
         "/" => return asset(INDEX_HTML, "text/html; charset=utf-8"),
         "/style.css" => return asset(STYLE_CSS, "text/css; charset=utf-8"),
+        "/app.js" => return asset(APP_JS, "text/javascript; charset=utf-8"),
         "/api/v1/health" => return health(state),
         "/api/v1/setup" => return account_routes::setup(state, ip, req).await,
         "/api/v1/session" if req.method() == Method::POST => {
