@@ -159,7 +159,23 @@ pub fn method_not_allowed(
 
 fn health(state: &AppState) -> Response<ResponseBody> {
     let camera = state.camera.report(Instant::now());
-    let ok = camera.state == crate::status::CameraState::Running;
+    let recorder = state.recording.status();
+    let ok = camera.state == crate::status::CameraState::Running
+        && !recorder.as_ref().is_some_and(|r| r.disk_full);
+    // Public endpoint: enough for a monitor to see that recording works, nothing about
+    // what was recorded.
+    let recording = recorder.map(|r| {
+        json!({
+            "mode": r.mode,
+            "recording": r.recording,
+            "manual": r.manual,
+            "disk_full": r.disk_full,
+            "disk_full_events": r.disk_full_events,
+            "bytes_free": r.bytes_free,
+            "errors": r.errors,
+            "last_error": r.last_error,
+        })
+    });
     json_response(
         StatusCode::OK,
         &json!({
@@ -167,6 +183,8 @@ fn health(state: &AppState) -> Response<ResponseBody> {
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": state.started.elapsed().as_secs(),
             "camera": camera,
+            "recording": recording,
+            "setup_needed": state.accounts.setup_needed().unwrap_or(false),
             "live_clients": state.live_clients.get(),
             "connections": state.connections.get(),
         }),
