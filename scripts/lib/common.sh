@@ -37,8 +37,9 @@ ensure_packages() {
 # tzdata: the recording schedule follows the device's time zone.
 HOST_PACKAGES=(build-essential cmake nasm pkg-config tzdata)
 
-# What the tests use besides the build: ffprobe/ffmpeg check every recorded segment.
-TEST_PACKAGES=(ffmpeg)
+# What the tests use besides the build: ffprobe/ffmpeg check every recorded segment,
+# chromium plays segments and exports the way a phone would.
+TEST_PACKAGES=(ffmpeg chromium)
 
 # Cross-building for the Pi (aarch64) with Debian's rustc and running its tests
 # under user-mode qemu.

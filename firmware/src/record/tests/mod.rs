@@ -6,6 +6,7 @@
 //! of a second. Tests that need io_uring skip (saying why) where it is missing:
 //! qemu-user, old kernels.
 
+mod chromium;
 mod continuous;
 mod disk_full;
 mod event;
