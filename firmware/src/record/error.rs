@@ -24,6 +24,10 @@ pub enum RecordError {
     Vault(#[from] VaultError),
     #[error("MP4: {0}")]
     Mp4(#[from] Mp4Error),
+    /// The recording stage could not start (no camera frames yet, or the H.264
+    /// encoder refused its settings).
+    #[error("recording cannot start: {0}")]
+    Start(String),
     /// A blocking index task panicked or was cancelled.
     #[error("index task failed: {0}")]
     Task(String),

@@ -20,10 +20,10 @@ use tokio::task::JoinHandle;
 
 use super::{
     H264Stage, RecordError, Recorder, RecorderConfig, RecorderControl, RecorderStatus,
-    RecordingMode, RecoveryReport,
+    RecoveryReport,
 };
 use crate::camera::SourceInfo;
-use crate::config::{Config, RecordMode, RecordingConfig};
+use crate::config::{Config, RecordingConfig};
 use crate::encode::h264::{H264Config, OpenH264};
 use crate::pipeline::FrameTap;
 use crate::runtime;
@@ -87,11 +87,12 @@ impl Recording {
         if self.running.borrow().is_some() || self.stopped.get() {
             return Ok(());
         }
-        let info = self.tap.info().ok_or_else(|| {
-            self.start_error(std::io::Error::other("the camera pipeline is not running"))
-        })?;
+        let info = self
+            .tap
+            .info()
+            .ok_or_else(|| RecordError::Start("the camera pipeline is not running".into()))?;
         let h264 = h264_config(&self.settings, info);
-        let encoder = OpenH264::new(h264).map_err(|e| self.start_error(e))?;
+        let encoder = OpenH264::new(h264).map_err(|e| RecordError::Start(e.to_string()))?;
         let keyframes = encoder.keyframe_request();
         let recorder_config = recorder_config(&self.data_dir, &self.settings, info);
         let (recorder, control) = Recorder::new(
@@ -103,7 +104,7 @@ impl Recording {
         let queue = (h264.fps * QUEUE_SECS).max(16) as usize;
         let (packets_tx, packets_rx) = mpsc::channel(queue);
         let stage = H264Stage::start(Box::new(encoder), keyframes, self.tap.attach(), packets_tx)
-            .map_err(|e| self.start_error(e))?;
+            .map_err(|e| RecordError::Start(e.to_string()))?;
         let task = runtime::spawn(recorder.run(packets_rx));
         tracing::info!(
             width = h264.width,
@@ -120,16 +121,6 @@ impl Recording {
             stage,
         });
         Ok(())
-    }
-
-    fn start_error(&self, e: impl std::fmt::Display) -> RecordError {
-        // RecordError has no variant for a codec that will not start; an `Io` error
-        // naming what failed reads right in the log and the setup response.
-        RecordError::Io {
-            action: "start recording into",
-            path: self.data_dir.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }
     }
 
     /// The data directory the segments are under (the index stores paths relative to
@@ -192,11 +183,7 @@ fn h264_config(settings: &RecordingConfig, info: SourceInfo) -> H264Config {
 
 fn recorder_config(data_dir: &Path, s: &RecordingConfig, info: SourceInfo) -> RecorderConfig {
     let mut c = RecorderConfig::new(data_dir, info.width, info.height, info.fps.max(1));
-    c.initial_mode = match s.mode {
-        RecordMode::Off => RecordingMode::Off,
-        RecordMode::Continuous => RecordingMode::Continuous,
-        RecordMode::Event => RecordingMode::Event,
-    };
+    c.initial_mode = s.mode.into();
     c.segment_duration = s.segment;
     // Never fewer checkpoints than segments: a short segment still gets its
     // fragments into the index before it closes.
@@ -216,6 +203,8 @@ fn recorder_config(data_dir: &Path, s: &RecordingConfig, info: SourceInfo) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RecordMode;
+    use crate::record::RecordingMode;
 
     fn info(width: u32, height: u32, fps: u32) -> SourceInfo {
         SourceInfo {
