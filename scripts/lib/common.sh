@@ -38,8 +38,9 @@ ensure_packages() {
 HOST_PACKAGES=(build-essential cmake nasm pkg-config tzdata)
 
 # What the tests use besides the build: ffprobe/ffmpeg check every recorded segment,
-# chromium plays segments and exports the way a phone would.
-TEST_PACKAGES=(ffmpeg chromium)
+# chromium plays segments and exports the way a phone would, iproute2 gives the
+# public-address tests a network namespace.
+TEST_PACKAGES=(ffmpeg chromium iproute2)
 
 # Cross-building for the Pi (aarch64) with Debian's rustc and running its tests
 # under user-mode qemu.

@@ -29,8 +29,9 @@ pub enum AccessError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// The request clashes with the device's state; `code` is the API's error code.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("`{0}` is the last enabled admin; make another user admin first")]
     LastAdmin(String),
     #[error("invalid {field}: {reason}")]
@@ -40,12 +41,23 @@ pub enum AccessError {
     Internal(String),
 }
 
+impl AccessError {
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<AccountError> for AccessError {
     fn from(e: AccountError) -> Self {
         match e {
-            AccountError::UserExists(name) => {
-                Self::Conflict(format!("a user named `{name}` already exists"))
-            }
+            AccountError::UserExists(ref name) => Self::conflict(
+                "user_exists",
+                format!("a user named `{name}` already exists"),
+            ),
+            AccountError::TokenNameTaken(_) => Self::conflict("token_exists", e.to_string()),
             AccountError::NoSuchUser(name) => Self::NotFound(format!("no user `{name}`")),
             AccountError::AlreadySetUp => Self::AlreadySetUp,
             AccountError::LastAdmin(name) => Self::LastAdmin(name),

@@ -16,7 +16,7 @@ use crate::auth::{
 use crate::store::users::normalize_username;
 use crate::store::{
     ApiToken, AuditEntry, AuditQuery, AuditRecord, AuditTamper, ChainSummary, NewToken, NewUser,
-    TokenId, TotpState, User,
+    TokenId, TotpState, User, UserId,
 };
 use crate::vault::{UnlockedVault, VaultRecord};
 
@@ -75,9 +75,10 @@ impl Accounts {
         let vault = Self::require_vault(by)?;
         check_policy(&username, &password)?;
         if self.inner.store.user(&username)?.is_some() {
-            return Err(AccessError::Conflict(format!(
-                "a user named `{username}` already exists"
-            )));
+            return Err(AccessError::conflict(
+                "user_exists",
+                format!("a user named `{username}` already exists"),
+            ));
         }
         let by_name = by.username.clone();
         self.argon2(move |inner| {
@@ -201,8 +202,10 @@ impl Accounts {
             .read(|txn| store.user_sessions_in(txn, user.id))
             .map(|rows| rows.iter().map(|(k, _)| *k).collect())
             .unwrap_or_default();
-        lock(&self.inner.unlocked).retain(|k, _| live.contains(k));
-        lock(&self.inner.last_seen).retain(|k, _| live.contains(k));
+        // Only this user's sessions that ended lose their state; everyone else's stay.
+        let keep = |k: &[u8; 32], owner: UserId| owner != user.id || live.contains(k);
+        lock(&self.inner.unlocked).retain(|k, (owner, _)| keep(k, *owner));
+        lock(&self.inner.last_seen).retain(|k, (owner, _)| keep(k, *owner));
         lock(&self.inner.basic).retain(|_, (id, _)| *id != user.id);
     }
 
@@ -363,9 +366,9 @@ impl Accounts {
         code: String,
     ) -> Result<Vec<RecoveryCode>, AccessError> {
         let Some((secret, _)) = lock(&self.inner.pending_totp).remove(&by.user_id) else {
-            return Err(AccessError::Conflict(
-                "no TOTP enrolment is pending (or it expired): start again with POST /api/v1/users/me/totp"
-                    .into(),
+            return Err(AccessError::conflict(
+                "no_totp_enrolment",
+                "no TOTP enrolment is pending (or it expired): start again with POST /api/v1/users/me/totp",
             ));
         };
         let mut totp = Totp::new(TotpSecret::from_bytes(secret.expose_bytes()));
@@ -471,7 +474,7 @@ impl Inner {
     pub(super) fn vault_record(&self) -> Result<VaultRecord, AccessError> {
         lock(&self.vault)
             .clone()
-            .ok_or_else(|| AccessError::Conflict("the device is not set up yet".into()))
+            .ok_or_else(|| AccessError::conflict("not_set_up", "the device is not set up yet"))
     }
 
     fn audit_in(

@@ -95,17 +95,20 @@ struct Inner {
     max_us: u64,
     /// The vault record as stored (`None` before setup).
     vault: Mutex<Option<VaultRecord>>,
-    /// Unlocked vault keys of live sessions, by session hash.
-    unlocked: Mutex<HashMap<[u8; 32], Arc<UnlockedVault>>>,
+    /// Unlocked vault keys of live sessions, by session hash, with their user.
+    unlocked: Mutex<HashMap<SessionKey, (UserId, Arc<UnlockedVault>)>>,
     /// Session activity newer than what the store holds (it writes at most once a
-    /// minute), by session hash.
-    last_seen: Mutex<HashMap<[u8; 32], u64>>,
+    /// minute), by session hash, with the session's user.
+    last_seen: Mutex<HashMap<SessionKey, (UserId, u64)>>,
     /// Verified Basic credentials: keyed hash of user and password → (user, when).
     basic: Mutex<HashMap<[u8; 32], (UserId, Instant)>>,
     basic_key: [u8; 32],
     /// TOTP enrolments awaiting their first code.
     pending_totp: Mutex<HashMap<UserId, (TotpSecret, Instant)>>,
 }
+
+/// A session's token hash, as the store keys it.
+type SessionKey = [u8; 32];
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (every
 /// critical section here is a single map operation).
@@ -267,7 +270,8 @@ impl Accounts {
                     Ok(user)
                 })?;
                 *lock(&inner.vault) = Some(record);
-                lock(&inner.unlocked).insert(*token.hash().as_bytes(), Arc::new(unlocked));
+                lock(&inner.unlocked)
+                    .insert(*token.hash().as_bytes(), (user.id, Arc::new(unlocked)));
                 Ok(SetupDone {
                     recovery_key: recovery.to_display_string(),
                     session: this.describe_session(token, now, user),
@@ -318,7 +322,8 @@ impl Accounts {
                     Ok(())
                 })?;
                 if let Some(unlocked) = unlocked {
-                    lock(&inner.unlocked).insert(*token.hash().as_bytes(), Arc::new(unlocked));
+                    lock(&inner.unlocked)
+                        .insert(*token.hash().as_bytes(), (user.id, Arc::new(unlocked)));
                 }
                 Ok(this.describe_session(token, now, user))
             })
@@ -392,7 +397,7 @@ impl Accounts {
             .session(hash.as_bytes())?
             .ok_or(AccessError::Unauthenticated)?;
         let now = now_us();
-        if let Some(seen) = lock(&inner.last_seen).get(hash.as_bytes()) {
+        if let Some((_, seen)) = lock(&inner.last_seen).get(hash.as_bytes()) {
             session.last_seen_us = session.last_seen_us.max(*seen);
         }
         if !session.is_live(now) {
@@ -404,13 +409,15 @@ impl Accounts {
             .user_by_id(session.user_id)?
             .filter(|u| !u.disabled)
             .ok_or(AccessError::Unauthenticated)?;
-        lock(&inner.last_seen).insert(*hash.as_bytes(), now);
+        lock(&inner.last_seen).insert(*hash.as_bytes(), (user.id, now));
         self.persist_touch(hash, now);
         Ok(Principal {
             user_id: user.id,
             username: user.username,
             role: user.role,
-            vault: lock(&inner.unlocked).get(hash.as_bytes()).cloned(),
+            vault: lock(&inner.unlocked)
+                .get(hash.as_bytes())
+                .map(|(_, vault)| Arc::clone(vault)),
             via: Via::Session(hash),
         })
     }
@@ -491,7 +498,12 @@ impl Accounts {
                     .argon2(move |inner| inner.verify_password(&username, &password))
                     .await;
                 self.after_attempt(&result, ip, &key, "basic").await;
-                let user = result?;
+                // Counted like a failed login, answered like any bad credentials on
+                // these endpoints.
+                let user = result.map_err(|e| match e {
+                    AccessError::BadCredentials => AccessError::Unauthenticated,
+                    other => other,
+                })?;
                 let mut cache = lock(&self.inner.basic);
                 if cache.len() >= BASIC_CACHE_MAX {
                     cache.clear();
@@ -549,12 +561,15 @@ impl Accounts {
     pub async fn purge(&self) {
         let now = now_us();
         let live: Result<Vec<[u8; 32]>, AccessError> = {
-            let keys: Vec<[u8; 32]> = lock(&self.inner.unlocked).keys().copied().collect();
             let last_seen = lock(&self.inner.last_seen).clone();
+            let mut keys: Vec<[u8; 32]> = lock(&self.inner.unlocked).keys().copied().collect();
+            keys.extend(last_seen.keys().copied());
+            keys.sort_unstable();
+            keys.dedup();
             self.blocking(move |inner| {
                 // Persist in-memory activity before purging, so an active session whose
                 // stored `last_seen` lags is not removed.
-                for (k, seen) in &last_seen {
+                for (k, (_, seen)) in &last_seen {
                     inner.store.touch_session(k, *seen)?;
                 }
                 inner.store.purge_expired_sessions(now)?;

@@ -385,6 +385,12 @@ fn users_share_the_vault_and_password_changes_rewrap_it() {
         ));
         let record = a.inner.vault_record().unwrap();
         assert_eq!(record.users().collect::<Vec<_>>(), vec!["owner"]);
+        // Managing another user leaves the admin's own session and key alone.
+        let still = session(a, &done.session).await.unwrap();
+        assert!(
+            still.vault.is_some(),
+            "the admin's key went with the kid's sessions"
+        );
     });
 }
 

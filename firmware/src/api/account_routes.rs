@@ -429,7 +429,7 @@ pub fn access_error(e: AccessError, basic_challenge: bool) -> Response<ResponseB
         AccessError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
         AccessError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         AccessError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        AccessError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AccessError::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
         AccessError::LastAdmin(_) => (StatusCode::CONFLICT, "last_admin"),
         AccessError::Invalid { field, .. } if *field == "username" => {
             (StatusCode::BAD_REQUEST, "bad_username")
@@ -443,10 +443,6 @@ pub fn access_error(e: AccessError, basic_challenge: bool) -> Response<ResponseB
                 "the device could not complete this; see its log",
             );
         }
-    };
-    let code = match (&e, code) {
-        (AccessError::Conflict(m), _) if m.contains("already exists") => "user_exists",
-        (_, code) => code,
     };
     let mut res = error(status, code, e.to_string());
     let h = res.headers_mut();

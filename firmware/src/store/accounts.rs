@@ -64,6 +64,10 @@ pub enum AccountError {
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
 
+    /// The user already has a token with this name.
+    #[error("a token named `{0}` already exists; choose another name or revoke it first")]
+    TokenNameTaken(String),
+
     /// No API token with this id.
     #[error("no API token with id {0}")]
     NoSuchToken(u64),

@@ -106,10 +106,7 @@ impl Store {
             .iter()
             .any(|(_, t)| t.user_id == new.user_id && t.name == new.name);
         if taken {
-            return Err(AccountError::invalid(
-                "token name",
-                format!("`{}` is already used by another token", new.name),
-            ));
+            return Err(AccountError::TokenNameTaken(new.name.to_owned()));
         }
         let next = self.tables.meta_u64(txn, key::NEXT_TOKEN_ID)?.unwrap_or(1);
         self.tables

@@ -1,13 +1,14 @@
 //! The device under test: a `mecam` process started here, or a camera on the bench.
 
 use std::ffi::OsStr;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::auth::{ADMIN_PASSWORD, ADMIN_USER};
 use crate::logbuf::{self, LogBuf, WaitError};
 use crate::{Client, Error};
 
@@ -100,6 +101,8 @@ pub struct Exited {
 /// Runs `mecam ARGS` to completion (it is expected to exit by itself, e.g. refusing a
 /// bad configuration) and kills it if it is still running after `timeout`.
 pub fn run_to_exit<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> Result<Exited, Error> {
+    // The first call may build the binary; that is not the run's time.
+    mecam_binary()?;
     let started = Instant::now();
     let mut child = spawn(args)?;
     let log = child_log(&mut child)?;
@@ -176,6 +179,8 @@ struct Local {
     _temp: Option<TempDir>,
     signalled_at: Option<Instant>,
     exited: Option<ExitStatus>,
+    /// Holds the `--config` file, if the launch had one.
+    _config_dir: Option<TempDir>,
 }
 
 /// The device under test. Dropping a local device kills its process.
@@ -186,6 +191,80 @@ pub struct Device {
     /// A remote device's plain-HTTP port, from `MECAM_HIL_HTTP_URL`.
     remote_redirect: Option<SocketAddr>,
     local: Option<Local>,
+    /// The owner's logged-in client, made on first use by [`Device::admin`].
+    admin: tokio::sync::OnceCell<Client>,
+}
+
+/// How to start a local device: [`Device::launcher`], then these, then [`Launch::start`].
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    args: Vec<String>,
+    config: Option<String>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
+impl Launch {
+    /// More `mecam run` flags (`--size`, `--fps`, ...).
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.args.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// A configuration file with this TOML text, passed as `--config` (flags still
+    /// override it). E.g. `"[auth]\nsession_idle_secs = 10\n"`.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config = Some(toml.to_owned());
+        self
+    }
+
+    /// `--listen ADDR` instead of `127.0.0.1:0`, e.g. `0.0.0.0:0` to be reachable from a
+    /// network namespace. An unspecified address is reached over loopback by
+    /// [`Device::client`].
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = Some(addr.to_owned());
+        self
+    }
+
+    /// Runs on this data directory (kept by the caller, e.g. for a restart) instead of
+    /// a fresh temporary one.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
+    }
+
+    pub fn start(self) -> Result<Device, Error> {
+        let (data_dir, temp) = match &self.data_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let temp = tempfile::Builder::new().prefix("mecam-hil-").tempdir()?;
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        let config_dir = match &self.config {
+            None => None,
+            Some(text) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("mecam-hil-config-")
+                    .tempdir()?;
+                std::fs::write(dir.path().join("mecam.toml"), text)?;
+                Some(dir)
+            }
+        };
+        let config_path = config_dir.as_ref().map(|d| d.path().join("mecam.toml"));
+        let mut args: Vec<&OsStr> = Vec::new();
+        if let Some(path) = &config_path {
+            args.extend([OsStr::new("--config"), path.as_os_str()]);
+        }
+        args.extend(self.args.iter().map(OsStr::new));
+        Device::start(
+            &data_dir,
+            temp,
+            config_dir,
+            self.listen.as_deref().unwrap_or("127.0.0.1:0"),
+            &args,
+        )
+    }
 }
 
 impl Device {
@@ -220,31 +299,42 @@ impl Device {
             fingerprint,
             remote_redirect,
             local: None,
+            admin: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Options for a local launch: a configuration file, the listen address, a data
+    /// directory to keep. `Device::launch(args)` is `Device::launcher().args(args).start()`.
+    pub fn launcher() -> Launch {
+        Launch::default()
     }
 
     /// Launches a local service with a fresh data directory.
     pub fn launch(args: &[&str]) -> Result<Self, Error> {
-        let temp = tempfile::Builder::new().prefix("mecam-hil-").tempdir()?;
-        let data_dir = temp.path().to_owned();
-        Self::start(&data_dir, Some(temp), args)
+        Self::launcher().args(args).start()
     }
 
     /// Launches a local service on a data directory the caller keeps, e.g. to restart
     /// it on the same certificate.
     pub fn launch_in(data_dir: &Path, args: &[&str]) -> Result<Self, Error> {
-        Self::start(data_dir, None, args)
+        Self::launcher().data_dir(data_dir).args(args).start()
     }
 
-    fn start(data_dir: &Path, temp: Option<TempDir>, args: &[&str]) -> Result<Self, Error> {
+    fn start(
+        data_dir: &Path,
+        temp: Option<TempDir>,
+        config_dir: Option<TempDir>,
+        listen: &str,
+        args: &[&OsStr],
+    ) -> Result<Self, Error> {
         let mut full: Vec<&OsStr> = vec![
             "run".as_ref(),
             "--data".as_ref(),
             data_dir.as_os_str(),
             "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
+            listen.as_ref(),
         ];
-        full.extend(args.iter().map(OsStr::new));
+        full.extend(args.iter().copied());
         let mut child = spawn(&full)?;
         let log = match child_log(&mut child) {
             Ok(log) => log,
@@ -261,22 +351,84 @@ impl Device {
             _temp: temp,
             signalled_at: None,
             exited: None,
+            _config_dir: config_dir,
         };
         // `local` is dropped (and the child killed) on every early return below.
         let fingerprint = local.wait_for_line(FINGERPRINT_LINE, |v| Some(v.to_owned()))?;
-        let addr = local.wait_for_line(SERVING_LINE, |v| v.parse::<SocketAddr>().ok())?;
+        let mut addr = local.wait_for_line(SERVING_LINE, |v| v.parse::<SocketAddr>().ok())?;
+        // Listening on every address: talk to it over loopback.
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
         Ok(Self {
             addr,
             host: addr.ip().to_string(),
             fingerprint,
             remote_redirect: None,
             local: Some(local),
+            admin: tokio::sync::OnceCell::new(),
         })
     }
 
-    /// A client pinned to this device's certificate.
+    /// A client pinned to this device's certificate, without credentials.
     pub fn client(&self) -> Result<Client, Error> {
         Client::new(self.addr, &self.host, &self.fingerprint)
+    }
+
+    /// A client that reaches the device at another of its addresses (same port), e.g.
+    /// the host side of a network namespace's link.
+    pub fn client_at(&self, ip: IpAddr) -> Result<Client, Error> {
+        let addr = SocketAddr::new(ip, self.addr.port());
+        Client::new(addr, &ip.to_string(), &self.fingerprint)
+    }
+
+    /// The owner's user name and password: for a local device the ones
+    /// [`Device::admin`] sets it up with, for a remote one `MECAM_HIL_USER` and
+    /// `MECAM_HIL_PASSWORD`.
+    pub fn admin_credentials(&self) -> Result<(String, String), Error> {
+        if self.is_local() {
+            return Ok((ADMIN_USER.to_owned(), ADMIN_PASSWORD.to_owned()));
+        }
+        let user = std::env::var("MECAM_HIL_USER").unwrap_or_default();
+        let password = std::env::var("MECAM_HIL_PASSWORD").unwrap_or_default();
+        if user.is_empty() || password.is_empty() {
+            return Err(Error::Launch(
+                "the remote device needs an admin account: set MECAM_HIL_USER and \
+                 MECAM_HIL_PASSWORD"
+                    .into(),
+            ));
+        }
+        Ok((user, password))
+    }
+
+    /// A client logged in (cookie session) as the device's admin. A local device that
+    /// has not been set up yet is set up first, as `auth::ADMIN_USER` with
+    /// `auth::ADMIN_PASSWORD`. Made once per device; clones share the session, so a
+    /// test that logs this session out or changes the admin password should log in
+    /// on its own with [`Client::login`] instead.
+    pub async fn admin(&self) -> Result<Client, Error> {
+        self.admin
+            .get_or_try_init(|| async {
+                let client = self.client()?;
+                let (user, password) = self.admin_credentials()?;
+                if self.is_local() && self.setup_needed().await? {
+                    return Ok(client.setup(&user, &password).await?.0);
+                }
+                client.login(&user, &password, None).await
+            })
+            .await
+            .cloned()
+    }
+
+    /// `GET /api/v1/setup`: whether the device still waits for its owner.
+    pub async fn setup_needed(&self) -> Result<bool, Error> {
+        let body = self.client()?.get_json("/api/v1/setup").await?;
+        body["needed"]
+            .as_bool()
+            .ok_or_else(|| Error::Protocol(format!("no boolean `needed` in {body}")))
     }
 
     pub fn addr(&self) -> SocketAddr {

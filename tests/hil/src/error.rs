@@ -17,6 +17,8 @@ pub enum Error {
     Jpeg(String),
     /// Process control asked of a device that runs elsewhere.
     NotLocal,
+    /// This machine cannot do what the test needs (not root, a tool missing).
+    Unsupported(String),
 }
 
 impl fmt::Display for Error {
@@ -30,6 +32,7 @@ impl fmt::Display for Error {
             Self::Launch(what) => write!(f, "cannot launch mecam: {what}"),
             Self::Jpeg(what) => write!(f, "bad JPEG: {what}"),
             Self::NotLocal => f.write_str("the device is remote; this needs a local process"),
+            Self::Unsupported(why) => write!(f, "not possible here: {why}"),
         }
     }
 }

@@ -59,15 +59,31 @@ async fn index_page_shows_the_live_stream() {
         page.headers
     );
     let html = page.text();
-    assert!(html.contains("src=\"/api/v1/live.mjpg\""), "{html}");
+    // A shell: its script (no inline script, the CSP forbids it) logs in or sets up,
+    // then shows the live stream.
+    assert!(html.contains("src=\"/app.js\""), "{html}");
+    assert!(html.contains("href=\"/style.css\""), "{html}");
 
-    // What the page links to must exist too.
+    // What the page links to must exist too, before anyone has logged in.
     let css = client.get("/style.css").await.unwrap();
     assert_eq!(css.status, StatusCode::OK);
     assert!(
         css.header("content-type")
             .unwrap_or("")
             .starts_with("text/css")
+    );
+    let js = client.get("/app.js").await.unwrap();
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(
+        js.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/javascript"),
+        "{:?}",
+        js.headers
+    );
+    assert!(
+        js.text().contains("/api/v1/live.mjpg"),
+        "the script shows the stream"
     );
 }
 
@@ -102,7 +118,13 @@ async fn http2_is_chosen_by_alpn_and_http1_still_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_get_a_json_404() {
     let device = device();
-    let res = device.client().unwrap().get("/api/v1/nope").await.unwrap();
+    let res = device
+        .admin()
+        .await
+        .unwrap()
+        .get("/api/v1/nope")
+        .await
+        .unwrap();
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert_eq!(res.header("content-type"), Some("application/json"));
     let body = res.json().unwrap();
@@ -113,7 +135,8 @@ async fn unknown_paths_get_a_json_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_methods_on_known_paths_get_405() {
     let device = device();
-    let client = device.client().unwrap();
+    // Logged in, with the CSRF headers a page sends: the method is what is wrong.
+    let client = device.admin().await.unwrap();
     for path in ["/api/v1/health", "/api/v1/live.mjpg", "/"] {
         let res = client.request(Method::POST, path).await.unwrap();
         assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED, "POST {path}");
@@ -156,7 +179,7 @@ async fn oversized_request_headers_get_431() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_fps_query_is_a_json_400() {
     let device = device();
-    let client = device.client().unwrap();
+    let client = device.admin().await.unwrap();
     for query in ["fps=abc", "fps=0", "fps=1000"] {
         let res = client
             .get(&format!("/api/v1/live.mjpg?{query}"))
@@ -176,19 +199,25 @@ async fn a_bad_fps_query_is_a_json_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_headers_are_on_every_response() {
     let device = device();
-    let client = device.client().unwrap();
-    for path in [
-        "/",
-        "/api/v1/health",
-        "/api/v1/snapshot.jpg",
-        "/api/v1/nope",
+    let anonymous = device.client().unwrap();
+    let admin = device.admin().await.unwrap();
+    for (client, path, status) in [
+        (&anonymous, "/", StatusCode::OK),
+        (&anonymous, "/api/v1/health", StatusCode::OK),
+        (&anonymous, "/api/v1/snapshot.jpg", StatusCode::UNAUTHORIZED),
+        (&admin, "/api/v1/snapshot.jpg", StatusCode::OK),
+        // Unknown paths need credentials too (401 first), so they reveal nothing.
+        (&anonymous, "/api/v1/nope", StatusCode::UNAUTHORIZED),
+        (&admin, "/api/v1/nope", StatusCode::NOT_FOUND),
     ] {
         let res = client.get(path).await.unwrap();
+        assert_eq!(res.status, status, "{path}");
         let csp = res.header("content-security-policy").unwrap_or("");
         assert!(
             csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
             "{path}: CSP {csp:?}"
         );
+        assert!(!csp.contains("'unsafe-inline'"), "{path}: CSP {csp:?}");
         assert_eq!(res.header("x-frame-options"), Some("DENY"), "{path}");
         assert_eq!(
             res.header("x-content-type-options"),

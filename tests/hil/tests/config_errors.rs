@@ -158,3 +158,37 @@ fn unwritable_data_directory_is_named() {
         &[&data, "data_dir"],
     );
 }
+
+#[test]
+fn too_short_session_idle_timeout_names_the_key_and_the_range() {
+    assert_refused(
+        "too_short_session_idle_timeout",
+        Some("[auth]\nsession_idle_secs = 5\n"),
+        &[],
+        &["auth.session_idle_secs", "5", "10 to 86400"],
+    );
+}
+
+#[test]
+fn allow_public_clients_must_be_a_boolean() {
+    assert_refused(
+        "allow_public_clients_must_be_a_boolean",
+        Some("[server]\nallow_public_clients = \"yes\"\n"),
+        &[],
+        &["server.allow_public_clients", "true", "false"],
+    );
+}
+
+#[test]
+fn unknown_auth_key_lists_the_allowed_ones() {
+    assert_refused(
+        "unknown_auth_key",
+        Some("[auth]\nsession_idle_minutes = 5\n"),
+        &[],
+        &[
+            "auth.session_idle_minutes",
+            "session_idle_secs",
+            "session_max_days",
+        ],
+    );
+}

@@ -61,7 +61,7 @@ fn which(image: &jpeg::Decoded, colours: &[(&str, [u8; 3])]) -> Option<usize> {
 async fn assert_replays(source: &Path, colours: &[(&str, [u8; 3])]) {
     let spec = format!("replay:{}", source.to_str().unwrap());
     let device = Device::launch(&["--camera", &spec, "--fps", "10"]).expect("device starts");
-    let client = device.client().unwrap();
+    let client = device.admin().await.unwrap();
     let health = client.wait_running(Duration::from_secs(10)).await.unwrap();
     assert_eq!(health["camera"]["source"], "replay", "{health}");
     assert_eq!(

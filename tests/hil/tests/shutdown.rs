@@ -14,7 +14,8 @@ async fn stops_cleanly(test: &str, signal: libc::c_int, version: HttpVersion) {
     }
     let mut device = Device::launch(&["--size", "320x240", "--fps", "10"]).expect("device starts");
     let client = device
-        .client()
+        .admin()
+        .await
         .unwrap()
         .with_timeout(Duration::from_secs(5));
     client.wait_running(Duration::from_secs(10)).await.unwrap();

@@ -41,7 +41,7 @@ async fn a_client_that_stops_reading_leaves_memory_flat_and_is_dropped() {
     let config = config.to_str().unwrap();
     let device = Device::launch(&["--config", config, "--size", "1280x720", "--fps", "10"])
         .expect("device starts");
-    let client = device.client().unwrap();
+    let client = device.admin().await.unwrap();
     client.wait_running(Duration::from_secs(10)).await.unwrap();
 
     // A well-behaved viewer, reading throughout.
@@ -83,8 +83,9 @@ async fn a_client_that_stops_reading_leaves_memory_flat_and_is_dropped() {
     // Clients that ask for the stream and then never read a byte.
     let stall_start = Instant::now();
     let request = format!(
-        "GET /api/v1/live.mjpg HTTP/1.1\r\nHost: {}\r\n\r\n",
-        client.authority()
+        "GET /api/v1/live.mjpg HTTP/1.1\r\nHost: {}\r\n{}\r\n",
+        client.authority(),
+        client.credential_header_lines()
     );
     let mut stalled = Vec::new();
     for _ in 0..STALLED {

@@ -46,7 +46,7 @@ async fn open_stream(client: &Client, path: &str) -> MjpegStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_stream_frames_decode_at_the_configured_size() {
     let device = Device::from_env_or_launch(ARGS).expect("device starts");
-    let client = device.client().unwrap();
+    let client = device.admin().await.unwrap();
     let (size, _) = camera(&device, &client).await;
 
     let snap = client.get("/api/v1/snapshot.jpg").await.unwrap();
@@ -83,7 +83,7 @@ async fn snapshot_and_stream_frames_decode_at_the_configured_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_stream_runs_at_the_configured_frame_rate() {
     let device = Device::from_env_or_launch(ARGS).expect("device starts");
-    let client = device.client().unwrap();
+    let client = device.admin().await.unwrap();
     let (_, fps) = camera(&device, &client).await;
 
     let mut stream = open_stream(&client, "/api/v1/live.mjpg").await;
@@ -112,7 +112,7 @@ async fn live_stream_runs_at_the_configured_frame_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fps_query_caps_the_stream_rate() {
     let device = Device::from_env_or_launch(ARGS).expect("device starts");
-    let client = device.client().unwrap();
+    let client = device.admin().await.unwrap();
     let (_, fps) = camera(&device, &client).await;
     let cap = 2.0;
     assert!(
