@@ -8,6 +8,7 @@ pub mod account_routes;
 pub mod auth;
 pub mod body;
 pub mod credentials;
+pub mod events;
 pub mod json;
 pub mod mjpeg;
 pub mod recordings;

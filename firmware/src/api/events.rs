@@ -1,0 +1,1 @@
+//! STUB — being implemented: the events API (list, thumbnail, SSE).
