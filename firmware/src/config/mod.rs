@@ -11,6 +11,12 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+mod detection;
+mod notify;
+
+pub use detection::{DetectionConfig, Points};
+pub use notify::{MqttSettings, NotifyConfig, WebhookSettings};
+
 /// A configuration value that is missing, malformed or out of range.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: `{key}` {problem}")]
@@ -22,7 +28,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             problem: problem.into(),
@@ -200,6 +206,8 @@ pub struct Config {
     pub jpeg: JpegConfig,
     pub auth: AuthConfig,
     pub recording: RecordingConfig,
+    pub detection: DetectionConfig,
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -241,6 +249,8 @@ impl Default for Config {
                 schedule: Vec::new(),
                 time_zone: None,
             },
+            detection: DetectionConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -292,7 +302,16 @@ impl Config {
         let root = Section::new(
             "",
             &table,
-            &["data_dir", "server", "camera", "jpeg", "auth", "recording"],
+            &[
+                "data_dir",
+                "server",
+                "camera",
+                "jpeg",
+                "auth",
+                "recording",
+                "detection",
+                "notify",
+            ],
         )?;
         if let Some(v) = root.string("data_dir")? {
             config.data_dir = PathBuf::from(v);
@@ -362,6 +381,12 @@ impl Config {
         }
         if let Some(t) = root.table("recording")? {
             read_recording(&mut config.recording, t)?;
+        }
+        if let Some(t) = root.table("detection")? {
+            detection::read(&mut config.detection, t)?;
+        }
+        if let Some(t) = root.table("notify")? {
+            notify::read(&mut config.notify, t)?;
         }
         Ok(config)
     }
@@ -619,14 +644,21 @@ fn out_of_range(key: &str, v: &str, range: &std::ops::RangeInclusive<u64>) -> Co
 }
 
 /// One `[table]` of the file, checked for unknown keys up front.
-struct Section<'a> {
-    prefix: &'static str,
+pub(crate) struct Section<'a> {
+    prefix: String,
     table: &'a Table,
 }
 
 impl<'a> Section<'a> {
-    fn new(prefix: &'static str, table: &'a Table, known: &[&str]) -> Result<Self, ConfigError> {
-        let section = Self { prefix, table };
+    pub(crate) fn new(
+        prefix: impl Into<String>,
+        table: &'a Table,
+        known: &[&str],
+    ) -> Result<Self, ConfigError> {
+        let section = Self {
+            prefix: prefix.into(),
+            table,
+        };
         if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(ConfigError::new(
                 section.key(unknown),
@@ -636,7 +668,7 @@ impl<'a> Section<'a> {
         Ok(section)
     }
 
-    fn key(&self, name: &str) -> String {
+    pub(crate) fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {
             name.to_owned()
         } else {
@@ -644,7 +676,7 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn string(&self, name: &str) -> Result<Option<&'a str>, ConfigError> {
+    pub(crate) fn string(&self, name: &str) -> Result<Option<&'a str>, ConfigError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -655,7 +687,7 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn table(&self, name: &str) -> Result<Option<&'a Table>, ConfigError> {
+    pub(crate) fn table(&self, name: &str) -> Result<Option<&'a Table>, ConfigError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::Table(t)) => Ok(Some(t)),
@@ -666,7 +698,7 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn boolean(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+    pub(crate) fn boolean(&self, name: &str) -> Result<Option<bool>, ConfigError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::Boolean(b)) => Ok(Some(*b)),
@@ -677,7 +709,67 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn integer(
+    /// A number (integer or float) within `range`.
+    pub(crate) fn float(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<f64>,
+    ) -> Result<Option<f64>, ConfigError> {
+        let bad = |shown: String| {
+            ConfigError::new(
+                self.key(name),
+                format!(
+                    "is {shown}; expected a number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        };
+        match self.table.get(name) {
+            None => Ok(None),
+            Some(Value::Float(f)) if range.contains(f) => Ok(Some(*f)),
+            Some(Value::Integer(i)) if range.contains(&(*i as f64)) => Ok(Some(*i as f64)),
+            Some(Value::Float(f)) => Err(bad(f.to_string())),
+            Some(Value::Integer(i)) => Err(bad(i.to_string())),
+            Some(other) => Err(bad(describe(other))),
+        }
+    }
+
+    /// `[[name]]` tables: each with its indexed key prefix (`notify.webhook[0]`).
+    pub(crate) fn tables(&self, name: &str) -> Result<Vec<(String, &'a Table)>, ConfigError> {
+        match self.table.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let key = format!("{}[{i}]", self.key(name));
+                    match item {
+                        Value::Table(t) => Ok((key, t)),
+                        other => Err(ConfigError::new(
+                            key,
+                            format!("is {}; expected a table", describe(other)),
+                        )),
+                    }
+                })
+                .collect(),
+            Some(other) => Err(ConfigError::new(
+                self.key(name),
+                format!(
+                    "is {}; expected `[[{}]]` tables",
+                    describe(other),
+                    self.key(name)
+                ),
+            )),
+        }
+    }
+
+    /// The raw value, for shapes the other accessors do not cover.
+    pub(crate) fn value(&self, name: &str) -> Option<&'a Value> {
+        self.table.get(name)
+    }
+
+    pub(crate) fn integer(
         &self,
         name: &str,
         range: std::ops::RangeInclusive<u64>,
@@ -694,7 +786,7 @@ impl<'a> Section<'a> {
     }
 }
 
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::String(s) => format!("the string {s:?}"),
         other => format!("a {} ({other})", other.type_str()),
@@ -777,6 +869,56 @@ mod tests {
 
         let e = err("[recording]\nsegment_secs = 5\nkeyframe_interval_secs = 8\n");
         assert_eq!(e.key, "recording.segment_secs");
+    }
+
+    #[test]
+    fn detection_and_notify_sections_are_read_and_checked() {
+        let c = Config::from_toml(
+            r#"
+            [detection]
+            sensitivity = 80
+            min_area_percent = 1.5
+            person_threshold = 0.6
+            [[detection.zone]]
+            name = "door"
+            polygon = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9]]
+            [[detection.mask]]
+            polygon = [[0, 0], [1, 0], [1, 0.1]]
+            [[notify.webhook]]
+            url = "http://192.168.1.10:8123/api/webhook/mecam"
+            secret = "0123456789abcdef0123"
+            [notify.mqtt]
+            host = "192.168.1.10"
+            base_topic = "mecam/door"
+            "#,
+        )
+        .unwrap();
+        let d = &c.detection;
+        assert_eq!(d.sensitivity, 80);
+        assert!((d.min_area - 0.015).abs() < 1e-6);
+        assert_eq!(d.zones[0].0, "door");
+        assert_eq!(d.zones[0].1.len(), 3);
+        assert_eq!(d.masks.len(), 1);
+        assert_eq!(c.notify.webhooks[0].retries, 3);
+        let mqtt = c.notify.mqtt.as_ref().unwrap();
+        assert_eq!((mqtt.port, mqtt.base_topic.as_str()), (1883, "mecam/door"));
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef0123"),
+            "secrets stay out of logs"
+        );
+
+        let e = err("[[detection.zone]]\nname = \"a\"\npolygon = [[0, 0], [1, 1]]\n");
+        assert_eq!(e.key, "detection.zone[0].polygon");
+        let e = err("[[detection.zone]]\nname = \"a\"\npolygon = [[0, 0], [1, 1], [2, 0]]\n");
+        assert_eq!(e.key, "detection.zone[0].polygon[2]");
+        let e = err("[detection]\nperson_threshold = 1.5\n");
+        assert_eq!(e.key, "detection.person_threshold");
+        let e = err("[[notify.webhook]]\nurl = \"ftp://x\"\nsecret = \"0123456789abcdef\"\n");
+        assert_eq!(e.key, "notify.webhook[0].url");
+        let e = err("[[notify.webhook]]\nurl = \"http://x/\"\nsecret = \"short\"\n");
+        assert_eq!(e.key, "notify.webhook[0].secret");
+        let e = err("[notify.mqtt]\nhost = \"b\"\nbase_topic = \"a/#\"\n");
+        assert_eq!(e.key, "notify.mqtt.base_topic");
     }
 
     #[test]
