@@ -36,6 +36,7 @@ pub mod auth;
 mod client;
 mod device;
 mod error;
+pub mod fixtures;
 pub mod jpeg;
 mod logbuf;
 pub mod mjpeg;
