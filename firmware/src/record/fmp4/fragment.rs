@@ -13,6 +13,9 @@ use super::{MAX_FRAGMENT_BYTES, Mp4Error, TIMESCALE, TRACK_ID};
 /// tfhd flag: data offsets count from the start of the `moof` (required by the
 /// `iso5` brand; lets a fragment move between files without rewriting offsets).
 const DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
+/// Most samples one `trun` may hold: far above any GOP (an hour at 120 fps).
+const MAX_TRUN_SAMPLES: u32 = 1 << 20;
+
 /// trun flags: data offset, then per sample duration, size and flags.
 const TRUN_DATA_OFFSET: u32 = 0x001;
 const TRUN_FIRST_SAMPLE_FLAGS: u32 = 0x004;
@@ -296,6 +299,14 @@ fn parse_traf(body: &[u8], body_at: usize) -> Result<Traf, Mp4Error> {
                     .filter(|&&f| flags & f != 0)
                     .count();
                 let per_sample = 4 * fields;
+                // A trun without per-sample fields costs no bytes per sample, so its
+                // count is bounded by nothing in the file: cap it (a GOP is a few
+                // hundred frames) instead of looping over billions.
+                if count > MAX_TRUN_SAMPLES {
+                    return Err(Mp4Error::Malformed(format!(
+                        "'trun' claims {count} samples, more than {MAX_TRUN_SAMPLES}"
+                    )));
+                }
                 need(&b, at + per_sample * count as usize, "trun")?;
                 for i in 0..count as usize {
                     let mut p = at + i * per_sample;
@@ -429,6 +440,13 @@ mod tests {
         // A trun that claims more samples than it has bytes for.
         let mut bad = data.clone();
         bad[83] = 200;
+        assert!(matches!(parse_fragment(&bad), Err(Mp4Error::Malformed(_))));
+        // A trun with no per-sample fields claiming four billion samples (found by
+        // the fmp4_scan fuzzer: it used to loop for minutes).
+        let mut bad = data.clone();
+        let trun = bad.windows(4).position(|w| w == b"trun").unwrap() + 4;
+        bad[trun..trun + 4].copy_from_slice(&[0, 0, 0, 1]);
+        bad[trun + 4..trun + 8].copy_from_slice(&[0xff; 4]);
         assert!(matches!(parse_fragment(&bad), Err(Mp4Error::Malformed(_))));
     }
 
