@@ -129,6 +129,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
             write_timeout: config.server.write_timeout,
             live_clients: Gauge::default(),
             connections: Gauge::default(),
+            events: crate::events::EventsApi::open(
+                Arc::clone(&store),
+                &config.data_dir,
+                crate::events::EventBus::new(),
+            )
+            .map_err(|e| StartError::Runtime(io::Error::other(e)))?,
             store,
             recording: Rc::clone(&recording),
             accounts: accounts.clone(),

@@ -30,6 +30,7 @@ pub use redirect::serve_redirect;
 pub use server::serve_https;
 
 use crate::accounts::Accounts;
+use crate::events::EventsApi;
 use crate::live::LiveBus;
 use crate::record::Recording;
 use crate::status::CameraStatus;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// The recording stage (idle until the vault exists).
     pub recording: Rc<Recording>,
     pub accounts: Accounts,
+    /// Events: listing, thumbnails and the update bus (SSE).
+    pub events: EventsApi,
     /// `server.allow_public_clients`.
     pub allow_public_clients: bool,
 }
