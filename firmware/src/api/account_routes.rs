@@ -148,6 +148,7 @@ pub async fn setup(
                     .setup(body.username, body.password, from)
                     .await
             );
+            state.events.set_sealing_key(done.sealing_key.clone());
             if let Err(e) = state.recording.enable(done.sealing_key) {
                 tracing::error!("recording did not start after setup: {e}");
             }

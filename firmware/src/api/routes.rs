@@ -14,7 +14,7 @@ use serde_json::json;
 use super::auth::{Principal, Via};
 use super::body::{self, ResponseBody};
 use super::credentials::{self, Presented};
-use super::{AppState, account_routes, mjpeg, recordings};
+use super::{AppState, account_routes, events, mjpeg, recordings};
 use crate::auth::{Action, check_origin, classify};
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
@@ -101,6 +101,7 @@ async fn route(state: &Rc<AppState>, ip: IpAddr, req: Request<Incoming>) -> Resp
             }
         }
         p if recordings::owns(p) => recordings::handle(state, &principal, req).await,
+        p if events::owns(p) => events::handle(state, &principal, req).await,
         p if account_routes::owns(p) => account_routes::handle(state, &principal, ip, req).await,
         _ => error(
             StatusCode::NOT_FOUND,

@@ -901,7 +901,10 @@ mod tests {
         assert_eq!(d.masks.len(), 1);
         assert_eq!(c.notify.webhooks[0].retries, 3);
         let mqtt = c.notify.mqtt.as_ref().unwrap();
-        assert_eq!((mqtt.port, mqtt.base_topic.as_str()), (1883, "mecam/door"));
+        assert_eq!(
+            (mqtt.port, mqtt.base_topic.as_deref()),
+            (1883, Some("mecam/door"))
+        );
         assert!(
             !format!("{c:?}").contains("0123456789abcdef0123"),
             "secrets stay out of logs"
@@ -919,6 +922,20 @@ mod tests {
         assert_eq!(e.key, "notify.webhook[0].secret");
         let e = err("[notify.mqtt]\nhost = \"b\"\nbase_topic = \"a/#\"\n");
         assert_eq!(e.key, "notify.mqtt.base_topic");
+        let hook = "[[notify.webhook]]\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"\n";
+        let e = err(&format!("{hook}events = [\"person.begun\"]\n"));
+        assert_eq!(e.key, "notify.webhook[0].events");
+        assert!(e.problem.contains("person.begun"), "{e}");
+        let e = err(&format!("{hook}events = \"person\"\n"));
+        assert_eq!(e.key, "notify.webhook[0].events");
+        let c = Config::from_toml(&format!("{hook}events = [\"person.ended\"]\n")).unwrap();
+        assert_eq!(c.notify.webhooks[0].events.names(), ["person.ended"]);
+        let c = Config::from_toml("[notify.mqtt]\nhost = \"b\"\n").unwrap();
+        assert_eq!(
+            c.notify.mqtt.unwrap().base_topic,
+            None,
+            "default: per device"
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use toml::Table;
+use toml::{Table, Value};
 
 use super::{ConfigError, Section};
+use crate::notify::webhook::{EventFilter, UnknownEvent};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NotifyConfig {
@@ -20,6 +21,8 @@ pub struct WebhookSettings {
     pub secret: String,
     pub timeout: Duration,
     pub retries: u32,
+    /// Which updates are sent (`events`), checked when the configuration is read.
+    pub events: crate::notify::webhook::EventFilter,
 }
 
 impl std::fmt::Debug for WebhookSettings {
@@ -29,6 +32,7 @@ impl std::fmt::Debug for WebhookSettings {
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("events", &self.events)
             .finish()
     }
 }
@@ -39,8 +43,9 @@ pub struct MqttSettings {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<String>,
-    /// Topics are `<base_topic>/motion`, `.../person`, `.../availability`, ...
-    pub base_topic: String,
+    /// Topics are `<base_topic>/motion`, `.../person`, `.../availability`, ...;
+    /// `None`: `mecam/<device id>`.
+    pub base_topic: Option<String>,
     /// Home Assistant's discovery prefix.
     pub discovery_prefix: String,
     /// The device's name in Home Assistant.
@@ -64,7 +69,11 @@ impl std::fmt::Debug for MqttSettings {
 pub(super) fn read(n: &mut NotifyConfig, t: &Table) -> Result<(), ConfigError> {
     let s = Section::new("notify", t, &["webhook", "mqtt"])?;
     for (key, t) in s.tables("webhook")? {
-        let w = Section::new(key, t, &["url", "secret", "timeout_secs", "retries"])?;
+        let w = Section::new(
+            key,
+            t,
+            &["url", "secret", "timeout_secs", "retries", "events"],
+        )?;
         let url = w
             .string("url")?
             .ok_or_else(|| ConfigError::new(w.key("url"), "is missing"))?;
@@ -84,11 +93,39 @@ pub(super) fn read(n: &mut NotifyConfig, t: &Table) -> Result<(), ConfigError> {
                 "must be at least 16 characters: receivers check the signature with it",
             ));
         }
+        let events = match w.value("events") {
+            None => EventFilter::default(),
+            Some(Value::Array(names)) => {
+                let names = names
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        ConfigError::new(w.key("events"), "must be a list of strings")
+                    })?;
+                EventFilter::parse(&names).map_err(|UnknownEvent(name)| {
+                    ConfigError::new(
+                        w.key("events"),
+                        format!(
+                            "has `{name}`; use `motion` or `person`, alone or with \
+                             `.started`, `.updated` or `.ended`"
+                        ),
+                    )
+                })?
+            }
+            Some(v) => {
+                return Err(ConfigError::new(
+                    w.key("events"),
+                    format!("is {}; expected a list of strings", super::describe(v)),
+                ));
+            }
+        };
         n.webhooks.push(WebhookSettings {
             url: url.to_owned(),
             secret: secret.to_owned(),
             timeout: Duration::from_secs(w.integer("timeout_secs", 1..=60)?.unwrap_or(5)),
             retries: w.integer("retries", 0..=10)?.unwrap_or(3) as u32,
+            events,
         });
     }
     if let Some(t) = s.table("mqtt")? {
@@ -110,8 +147,8 @@ pub(super) fn read(n: &mut NotifyConfig, t: &Table) -> Result<(), ConfigError> {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| ConfigError::new(m.key("host"), "is missing: the broker's address"))?;
         let topic_ok = |t: &str| !t.is_empty() && !t.contains(['+', '#']) && !t.ends_with('/');
-        let base_topic = m.string("base_topic")?.unwrap_or("mecam");
-        if !topic_ok(base_topic) {
+        let base_topic = m.string("base_topic")?;
+        if let Some(base_topic) = base_topic.filter(|t| !topic_ok(t)) {
             return Err(ConfigError::new(
                 m.key("base_topic"),
                 format!("is `{base_topic}`; a topic without wildcards or a trailing `/`"),
@@ -129,7 +166,7 @@ pub(super) fn read(n: &mut NotifyConfig, t: &Table) -> Result<(), ConfigError> {
             port: m.integer("port", 1..=65535)?.unwrap_or(1883) as u16,
             username: m.string("username")?.map(str::to_owned),
             password: m.string("password")?.map(str::to_owned),
-            base_topic: base_topic.to_owned(),
+            base_topic: base_topic.map(str::to_owned),
             discovery_prefix: discovery_prefix.to_owned(),
             device_name: m.string("device_name")?.unwrap_or("ME_CAM").to_owned(),
         });

@@ -126,10 +126,15 @@ impl MqttConfig {
             port: settings.port,
             username: settings.username.clone(),
             password: settings.password.clone(),
-            base_topic: settings.base_topic.clone(),
             discovery_prefix: settings.discovery_prefix.clone(),
             device_name: settings.device_name.clone(),
-            ..Self::new(settings.host.clone(), device_id)
+            ..match &settings.base_topic {
+                Some(topic) => Self {
+                    base_topic: topic.clone(),
+                    ..Self::new(settings.host.clone(), device_id)
+                },
+                None => Self::new(settings.host.clone(), device_id),
+            }
         }
     }
 

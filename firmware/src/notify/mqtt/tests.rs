@@ -403,7 +403,7 @@ fn settings_map_to_the_config_and_ids_are_topic_safe() {
         port: 8883,
         username: Some("cam".into()),
         password: Some("pw".into()),
-        base_topic: "house/porch".into(),
+        base_topic: Some("house/porch".into()),
         discovery_prefix: "ha".into(),
         device_name: "Porch".into(),
     };

@@ -184,6 +184,7 @@ impl WebhookConfig {
         Self {
             timeout: settings.timeout,
             max_retries: settings.retries,
+            events: settings.events,
             device_name: device_name.to_owned(),
             ..Self::new(settings.url.clone(), settings.secret.clone())
         }

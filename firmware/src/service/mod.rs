@@ -1,6 +1,8 @@
 //! `mecam run`: checks everything that can be wrong before starting, then wires the
 //! stages together and runs until SIGTERM or SIGINT.
 
+mod detection;
+
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,8 +17,10 @@ use crate::accounts::{AccessError, Accounts};
 use crate::api::{self, AppState, Gauge};
 use crate::camera::{self, CameraError};
 use crate::config::{CameraSource, Config, ConfigError};
+use crate::detect::person::ModelError;
 use crate::encode::EncodeError;
 use crate::encode::jpeg::TurboJpeg;
+use crate::events::{EventBus, EventError, EventsApi};
 use crate::live::LiveBus;
 use crate::pipeline::Pipeline;
 use crate::record::schedule::{self, Schedule};
@@ -55,6 +59,10 @@ pub enum StartError {
     Accounts(#[from] AccessError),
     #[error("recordings cannot be checked at start: {0}")]
     Recording(#[from] RecordError),
+    #[error("detection cannot start: {0} (or turn detection off: `detection.enabled = false`)")]
+    Model(#[from] ModelError),
+    #[error("events cannot be opened: {0}")]
+    Events(#[from] EventError),
     #[error("{0}")]
     Runtime(io::Error),
 }
@@ -63,7 +71,7 @@ impl StartError {
     /// 2 for anything the user can fix in the configuration or environment.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Encoder(_) | Self::Runtime(_) | Self::Recording(_) => 1,
+            Self::Encoder(_) | Self::Runtime(_) | Self::Recording(_) | Self::Events(_) => 1,
             _ => 2,
         }
     }
@@ -94,6 +102,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let jpeg = TurboJpeg::new(config.jpeg.quality)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let accounts = Accounts::new(Arc::clone(&store), &config.auth)?;
+    let model = detection::load_model(&config)?;
+    let events = EventsApi::open(Arc::clone(&store), &config.data_dir, EventBus::new())?;
+    let device_id = detection::device_id(&store)?;
 
     runtime::start(async move {
         // Handlers first: a stop signal during start-up must stop cleanly too, not
@@ -116,11 +127,24 @@ pub fn run(config: Config) -> Result<(), StartError> {
         let report = recording.recover().await?;
         tracing::info!(?report, "recordings checked");
         match accounts.sealing_key()? {
-            Some(key) => recording.enable(key)?,
+            Some(key) => {
+                events.set_sealing_key(key.clone());
+                recording.enable(key)?;
+            }
             None => tracing::info!(
                 "not set up yet: open the web page to create the owner account; recording starts then"
             ),
         }
+        let detection = detection::Detection::start(
+            &config,
+            &pipeline.tap(),
+            model,
+            &events,
+            &bus,
+            &recording,
+            &device_id,
+        )
+        .map_err(StartError::Runtime)?;
         let state = Rc::new(AppState {
             bus,
             camera,
@@ -129,12 +153,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             write_timeout: config.server.write_timeout,
             live_clients: Gauge::default(),
             connections: Gauge::default(),
-            events: crate::events::EventsApi::open(
-                Arc::clone(&store),
-                &config.data_dir,
-                crate::events::EventBus::new(),
-            )
-            .map_err(|e| StartError::Runtime(io::Error::other(e)))?,
+            events: events.clone(),
             store,
             recording: Rc::clone(&recording),
             accounts: accounts.clone(),
@@ -196,6 +215,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
                 state.connections.get()
             );
         }
+        // Events first: the ones still open end and are stored while the recorder
+        // still runs, then the recorder closes its segment.
+        detection.stop().await;
         recording.stop().await;
         stopping.join();
         tracing::info!("stopped");
