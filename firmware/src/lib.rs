@@ -14,6 +14,7 @@ pub mod detect;
 pub mod encode;
 pub mod events;
 pub mod live;
+pub mod memory;
 pub mod notify;
 pub mod pipeline;
 pub mod record;

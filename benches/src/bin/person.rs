@@ -98,6 +98,9 @@ struct Picture {
     crop: BBox,
     full_ms: Summary,
     full_cpu_ms: Summary,
+    /// The whole pipeline followed by `malloc_trim`, as the detector thread does when
+    /// the scene goes quiet: the trim and the page faults it causes in the next run.
+    trimmed_cpu_ms: Summary,
     pre_cpu_ms: Summary,
     infer_ms: Summary,
     infer_cpu_ms: Summary,
@@ -278,13 +281,20 @@ fn bench_tract(
     let enough =
         |samples: &Vec<f64>, end: Instant| samples.len() >= min_runs && Instant::now() >= end;
 
-    let (mut full_ms, mut full_cpu_ms) = (Vec::new(), Vec::new());
+    let (mut full_ms, mut full_cpu_ms, mut trimmed_cpu_ms) = (Vec::new(), Vec::new(), Vec::new());
     let end = Instant::now() + budget / 2;
     while !enough(&full_ms, end) {
         let (wall, cpu) = (Instant::now(), thread_cpu());
         black_box(detector.detect(frame, None)?);
         full_cpu_ms.push((thread_cpu() - cpu).as_secs_f64() * 1e3);
         full_ms.push(wall.elapsed().as_secs_f64() * 1e3);
+        // Interleaved, so both see the same machine: a run and a trim, then a run
+        // that faults the trimmed pages back in.
+        let cpu = thread_cpu();
+        trim_heap();
+        black_box(detector.detect(frame, None)?);
+        trimmed_cpu_ms.push((thread_cpu() - cpu).as_secs_f64() * 1e3);
+        trim_heap();
     }
 
     // The steps one by one, interleaved as in a detection.
@@ -315,6 +325,7 @@ fn bench_tract(
         crop,
         full_ms: summary(&full_ms),
         full_cpu_ms: summary(&full_cpu_ms),
+        trimmed_cpu_ms: summary(&trimmed_cpu_ms),
         pre_cpu_ms: summary(&pre),
         infer_ms: summary(&infer_ms),
         infer_cpu_ms: summary(&infer_cpu),
@@ -550,6 +561,7 @@ fn print_report(
                 format!("{:.2}", r.invoke_ms.p95),
                 format!("{:.2}", p.infer_cpu_ms.median / r.invoke_cpu_ms.median),
                 format!("{:.2}", p.full_cpu_ms.median / r.invoke_cpu_ms.median),
+                format!("{:.3}", p.trimmed_cpu_ms.median / p.full_cpu_ms.median),
             ]
         })
         .collect();
@@ -568,6 +580,7 @@ fn print_report(
                 "litert p95",
                 "infer/litert",
                 "full/litert",
+                "trimmed/full",
             ],
             &timing,
         )
@@ -575,7 +588,9 @@ fn print_report(
     println!(
         "\nfull = pre-processing (crop, I420 → RGB, resize to the model's input) + inference +\n\
          post-processing (box decoding, sigmoid, NMS), whole frame. Medians of the thread's CPU\n\
-         time unless marked wall; p95 of wall time. litert = interpreter.invoke() alone.\n"
+         time unless marked wall; p95 of wall time. litert = interpreter.invoke() alone.\n\
+         trimmed/full = a full run right after malloc_trim (the detector trims when the\n\
+         scene goes quiet), against a full run on warm buffers.\n"
     );
     let agreement: Vec<Vec<String>> = rows
         .iter()
@@ -655,6 +670,7 @@ fn print_report(
             "picture": p.name,
             "full_ms": p.full_ms.to_json(),
             "full_cpu_ms": p.full_cpu_ms.to_json(),
+            "trimmed_cpu_ms": p.trimmed_cpu_ms.to_json(),
             "pre_cpu_ms": p.pre_cpu_ms.to_json(),
             "infer_ms": p.infer_ms.to_json(),
             "infer_cpu_ms": p.infer_cpu_ms.to_json(),

@@ -312,7 +312,12 @@ impl Detector {
             (Some(region), Some(model)) if self.budget.take(frame.captured) => {
                 DetectorCounters::add(&self.counters.inferences);
                 let region = widen(region, self.config.region_margin);
-                match model.detect(&frame, Some(region)) {
+                let result = model.detect(&frame, Some(region));
+                // Hand the activations back (about 20 MB): kept, they and the heap's
+                // fragments double the service's memory during motion; the next run
+                // faulting them in again costs about 4 % (docs/performance.md).
+                crate::memory::release_free();
+                match result {
                     Ok(mut found) => {
                         found.retain(|d| d.score >= self.config.person_threshold);
                         Some(found)
