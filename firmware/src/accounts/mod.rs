@@ -207,7 +207,13 @@ impl Accounts {
             .acquire()
             .await
             .map_err(|_| AccessError::Internal("the password worker is closed".into()))?;
-        self.blocking(f).await
+        self.blocking(move |inner| {
+            let result = f(inner);
+            // Argon2's tens of MB would otherwise stay in the heap after a login.
+            crate::memory::release_free();
+            result
+        })
+        .await
     }
 
     fn check_lockout(&self, ip: IpAddr, account: &str) -> Result<(), AccessError> {
