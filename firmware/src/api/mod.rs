@@ -53,6 +53,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Events: listing, thumbnails and the update bus (SSE).
     pub events: EventsApi,
+    /// The detector thread's counters; `None` when detection is off.
+    pub detector: Option<Arc<crate::detect::runner::DetectorCounters>>,
     /// `server.allow_public_clients`.
     pub allow_public_clients: bool,
 }

@@ -161,8 +161,10 @@ pub fn method_not_allowed(
 fn health(state: &AppState) -> Response<ResponseBody> {
     let camera = state.camera.report(Instant::now());
     let recorder = state.recording.status();
+    let detector_stopped = state.detector.as_ref().is_some_and(|d| !d.running());
     let ok = camera.state == crate::status::CameraState::Running
-        && !recorder.as_ref().is_some_and(|r| r.disk_full);
+        && !recorder.as_ref().is_some_and(|r| r.disk_full)
+        && !detector_stopped;
     // Public endpoint: enough for a monitor to see that recording works, nothing about
     // what was recorded.
     let recording = recorder.map(|r| {
@@ -185,6 +187,12 @@ fn health(state: &AppState) -> Response<ResponseBody> {
             "uptime_secs": state.started.elapsed().as_secs(),
             "camera": camera,
             "recording": recording,
+            // Not the counts of motion or inferences: they would tell anyone on the
+            // LAN when somebody is at the door.
+            "detection": state.detector.as_ref().map(|d| json!({
+                "running": d.running(),
+                "model_errors": d.snapshot().model_errors,
+            })),
             "setup_needed": state.accounts.setup_needed().unwrap_or(false),
             "live_clients": state.live_clients.get(),
             "connections": state.connections.get(),

@@ -147,6 +147,8 @@ pub struct DetectorCounters {
     model_errors: AtomicU64,
     observations: AtomicU64,
     dropped: AtomicU64,
+    /// Cleared when the thread ends, however it ends (a panic too).
+    running: AtomicBool,
 }
 
 /// A snapshot of [`DetectorCounters`].
@@ -178,6 +180,11 @@ impl DetectorCounters {
             observations: get(&self.observations),
             dropped: get(&self.dropped),
         }
+    }
+
+    /// Whether the detector thread is still analysing frames.
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
     }
 
     fn add(counter: &AtomicU64) -> u64 {
@@ -214,6 +221,15 @@ impl DetectorHandle {
             tracing::error!("the detector thread panicked");
         }
         self.counters.snapshot()
+    }
+}
+
+/// Clears [`DetectorCounters::running`] when the thread ends, by return or by panic.
+struct ClearOnDrop(Arc<DetectorCounters>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Relaxed);
     }
 }
 
@@ -264,11 +280,16 @@ impl Detector {
             active: false,
             counters: Arc::clone(&counters),
         };
+        counters.running.store(true, Ordering::Relaxed);
         let thread = {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("detect".into())
-                .spawn(move || detector.run(&frames, &stop))?
+                .spawn(move || {
+                    let _running = ClearOnDrop(Arc::clone(&detector.counters));
+                    detector.run(&frames, &stop);
+                })
+                .inspect_err(|_| counters.running.store(false, Ordering::Relaxed))?
         };
         Ok(DetectorHandle {
             stop,
@@ -764,6 +785,34 @@ mod tests {
         let observations = rig.received();
         assert_eq!(observations.len(), 21);
         assert!(observations.iter().all(|o| o.persons.is_none()));
+    }
+
+    /// Panics on the first inference.
+    struct BrokenModel;
+
+    impl PersonModel for BrokenModel {
+        fn detect(&mut self, _: &Frame, _: Option<BBox>) -> Result<Vec<Detection>, String> {
+            panic!("a bug in the model runtime");
+        }
+    }
+
+    #[test]
+    fn a_detector_thread_that_dies_says_so() {
+        let mut rig = Rig::start(config(), Some(Box::new(BrokenModel)), 1024);
+        let counters = rig.handle.as_ref().unwrap().counters();
+        assert!(counters.running(), "running after start");
+        for i in 0..60 {
+            let frame = rig.scene.frame(i, &walk(10, 60)(i), 1.0);
+            if rig.frames.send(Arc::new(frame)).is_err() {
+                break; // the thread is gone
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while counters.running() {
+            assert!(Instant::now() < deadline, "the panic went unnoticed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(rig.handle.as_ref().unwrap().is_finished());
     }
 
     #[test]

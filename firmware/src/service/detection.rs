@@ -17,7 +17,9 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::config::Config;
 use crate::detect::person::{ModelError, ModelFiles, PersonDetector};
-use crate::detect::runner::{Detector, DetectorConfig, DetectorHandle, PersonModel};
+use crate::detect::runner::{
+    Detector, DetectorConfig, DetectorCounters, DetectorHandle, PersonModel,
+};
 use crate::events::{
     EventKind, EventService, EventServiceHandle, EventUpdate, EventsApi, TrackerConfig,
 };
@@ -132,6 +134,11 @@ impl Detection {
             detector,
             events: handle,
         })
+    }
+
+    /// The detector's counters; `None` when detection is off.
+    pub fn counters(&self) -> Option<Arc<DetectorCounters>> {
+        self.detector.as_ref().map(DetectorHandle::counters)
     }
 
     /// Stops the detector thread, then the event service, which ends and stores the

@@ -154,6 +154,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             live_clients: Gauge::default(),
             connections: Gauge::default(),
             events: events.clone(),
+            detector: detection.counters(),
             store,
             recording: Rc::clone(&recording),
             accounts: accounts.clone(),
