@@ -129,6 +129,12 @@ impl Recording {
         &self.data_dir
     }
 
+    /// Pre-roll and post-roll: how much a recording of an event holds before its start
+    /// and after its end.
+    pub fn rolls(&self) -> (Duration, Duration) {
+        (self.settings.pre_roll, self.settings.post_roll)
+    }
+
     /// The recorder's handle, once enabled.
     pub fn control(&self) -> Option<RecorderControl> {
         self.running.borrow().as_ref().map(|r| r.control.clone())

@@ -23,6 +23,7 @@ pub mod sse;
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -37,6 +38,7 @@ use super::routes::{error, json_response, method_not_allowed};
 use super::time::format_rfc3339;
 use crate::auth::Action;
 use crate::events::{Event, EventKind, ThumbnailError};
+use crate::store::Store;
 use crate::vault::VaultError;
 
 const LIST: &str = "/api/v1/events";
@@ -80,7 +82,7 @@ pub async fn handle(
 type Answer = Result<Response<ResponseBody>, Response<ResponseBody>>;
 
 /// The event as the API shows it (see the module documentation).
-pub fn event_json(e: &Event) -> serde_json::Value {
+pub fn event_json(e: &Event, recording: Option<String>) -> serde_json::Value {
     // Scores and coordinates are f32 underneath; three and four decimals are all they
     // mean, and spare clients `0.9100000262260437`.
     let round = |v: f32, places: i32| {
@@ -111,7 +113,43 @@ pub fn event_json(e: &Event) -> serde_json::Value {
         "boxes": boxes,
         "zones": e.zones,
         "thumbnail": e.thumbnail.then(|| thumbnail_path(e.id)),
+        "recording": recording,
     })
+}
+
+/// Finds where an event's footage plays: [`recording_link`] with what it needs.
+pub type Linker = Rc<dyn Fn(&Event) -> Option<String>>;
+
+/// The [`Linker`] of this device (its index and its pre- and post-roll).
+pub fn linker(state: &AppState) -> Linker {
+    let store = Arc::clone(&state.store);
+    let rolls = state.recording.rolls();
+    Rc::new(move |e: &Event| recording_link(&store, rolls, e))
+}
+
+/// The export of an event's footage, from the pre-roll before its start to the
+/// post-roll after its end (after its start while it goes on), when the index holds
+/// any recording in that window; `None` otherwise (recording off, or retention took
+/// it). One index read (microseconds).
+pub fn recording_link(
+    store: &Store,
+    (pre_roll, post_roll): (Duration, Duration),
+    e: &Event,
+) -> Option<String> {
+    let from = e.start_us.saturating_sub(pre_roll.as_micros() as u64);
+    let to = e.end_us.unwrap_or(e.start_us) + post_roll.as_micros() as u64;
+    match store.segments_overlapping(from, to, 1) {
+        Ok(found) if !found.is_empty() => Some(format!(
+            "/api/v1/export.mp4?from={}&to={}",
+            format_rfc3339(from),
+            format_rfc3339(to)
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!("the recording of an event cannot be looked up: {e}");
+            None
+        }
+    }
 }
 
 /// Where event `id`'s thumbnail is served.
@@ -151,7 +189,8 @@ async fn list(state: &AppState, query: Option<&str>) -> Answer {
         .await
         .map_err(|e| internal("events cannot be listed", e))?
         .map_err(|e| internal("events cannot be listed", e))?;
-    let events: Vec<_> = page.events.iter().map(event_json).collect();
+    let link = linker(state);
+    let events: Vec<_> = page.events.iter().map(|e| event_json(e, link(e))).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -274,7 +313,7 @@ mod tests {
             thumbnail: true,
         };
         assert_eq!(
-            event_json(&e),
+            event_json(&e, Some("/api/v1/export.mp4?from=a&to=b".into())),
             json!({
                 "id": 9,
                 "kind": "motion",
@@ -284,6 +323,7 @@ mod tests {
                 "boxes": [{"x": 0.1235, "y": 0.0, "w": 1.0, "h": 0.3333}],
                 "zones": ["drive", "porch"],
                 "thumbnail": "/api/v1/events/9/thumbnail.jpg",
+                "recording": "/api/v1/export.mp4?from=a&to=b",
             })
         );
     }

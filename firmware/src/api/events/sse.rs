@@ -53,7 +53,7 @@ const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 const QUEUE: usize = 16;
 
 /// One update as an SSE message.
-pub fn message(update: &EventUpdate) -> String {
+pub fn message(update: &EventUpdate, recording: Option<String>) -> String {
     let (name, event) = match update {
         EventUpdate::Started(e) => ("started", e),
         EventUpdate::Updated(e) => ("updated", e),
@@ -62,7 +62,7 @@ pub fn message(update: &EventUpdate) -> String {
     format!(
         "event: {name}\nid: {}\ndata: {}\n\n",
         event.id,
-        event_json(event)
+        event_json(event, recording)
     )
 }
 
@@ -83,6 +83,7 @@ pub fn stream(state: &Rc<AppState>, kind: Option<EventKind>) -> ChannelBody {
         tx,
         updates,
         shutdown,
+        super::linker(state),
         Pacing {
             kind,
             write_timeout,
@@ -104,6 +105,7 @@ async fn run(
     tx: BodySender,
     mut updates: broadcast::Receiver<EventUpdate>,
     mut shutdown: watch::Receiver<bool>,
+    link: super::Linker,
     pacing: Pacing,
 ) {
     if *shutdown.borrow() {
@@ -120,7 +122,7 @@ async fn run(
                 _ = shutdown.changed() => break,
                 received = updates.recv() => match received {
                     Ok(update) if pacing.kind.is_some_and(|k| k != update.event().kind) => continue,
-                    Ok(update) => Bytes::from(message(&update)),
+                    Ok(update) => Bytes::from(message(&update, link(update.event()))),
                     Err(RecvError::Lagged(skipped)) => Bytes::from(lagged(skipped)),
                     Err(RecvError::Closed) => break,
                 },
@@ -172,23 +174,30 @@ mod tests {
 
     #[test]
     fn sse_message_framing() {
-        let text = message(&EventUpdate::Started(event(42, EventKind::Person)));
+        let text = message(&EventUpdate::Started(event(42, EventKind::Person)), None);
         assert_eq!(
             text,
             "event: started\nid: 42\ndata: {\"boxes\":[{\"h\":0.75,\"w\":0.5,\"x\":0.1,\"y\":0.25}],\
-             \"end\":null,\"id\":42,\"kind\":\"person\",\"score\":0.912,\
-             \"start\":\"2026-03-01T00:00:00.250Z\",\"thumbnail\":\"/api/v1/events/42/thumbnail.jpg\",\
+             \"end\":null,\"id\":42,\"kind\":\"person\",\"recording\":null,\
+             \"score\":0.912,\"start\":\"2026-03-01T00:00:00.250Z\",\"thumbnail\":\"/api/v1/events/42/thumbnail.jpg\",\
              \"zones\":[\"front\\ndoor\"]}\n\n"
         );
         // One `data:` line whatever the zone names hold; a blank line ends the message.
         let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(text.ends_with("\n\n") && !text.trim_end().contains("\n\n"));
-        let ended = message(&EventUpdate::Ended(Event {
-            end_us: Some(1_772_323_260_000_000),
-            thumbnail: false,
-            ..event(7, EventKind::Motion)
-        }));
+        let ended = message(
+            &EventUpdate::Ended(Event {
+                end_us: Some(1_772_323_260_000_000),
+                thumbnail: false,
+                ..event(7, EventKind::Motion)
+            }),
+            Some("/api/v1/export.mp4?from=x&to=y".into()),
+        );
+        assert!(
+            ended.contains(r#""recording":"/api/v1/export.mp4?from=x&to=y""#),
+            "{ended}"
+        );
         assert!(ended.starts_with("event: ended\nid: 7\ndata: {"), "{ended}");
         assert!(
             ended.contains("\"end\":\"2026-03-01T00:01:00Z\""),
@@ -196,7 +205,7 @@ mod tests {
         );
         assert!(ended.contains("\"thumbnail\":null"), "{ended}");
         assert!(
-            message(&EventUpdate::Updated(event(1, EventKind::Motion)))
+            message(&EventUpdate::Updated(event(1, EventKind::Motion)), None)
                 .starts_with("event: updated\n")
         );
         assert_eq!(lagged(3), "event: lagged\ndata: {\"skipped\":3}\n\n");
@@ -213,7 +222,7 @@ mod tests {
         let (bus, updates) = broadcast::channel(bus_capacity);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (tx, body) = ChannelBody::new(queue);
-        tokio::task::spawn_local(run(tx, updates, shutdown_rx, pacing));
+        tokio::task::spawn_local(run(tx, updates, shutdown_rx, Rc::new(|_| None), pacing));
         Client {
             body,
             bus,
@@ -257,7 +266,7 @@ mod tests {
             );
             let update = EventUpdate::Started(event(5, EventKind::Person));
             c.bus.send(update.clone()).unwrap();
-            assert_eq!(next(&mut c.body).await, Some(Ok(message(&update))));
+            assert_eq!(next(&mut c.body).await, Some(Ok(message(&update, None))));
             c.shutdown.send(true).unwrap();
             assert_eq!(next(&mut c.body).await, None, "a clean end, not an error");
         });
@@ -281,7 +290,7 @@ mod tests {
                 .unwrap();
             let person = EventUpdate::Started(event(2, EventKind::Person));
             c.bus.send(person.clone()).unwrap();
-            assert_eq!(next(&mut c.body).await, Some(Ok(message(&person))));
+            assert_eq!(next(&mut c.body).await, Some(Ok(message(&person, None))));
             assert_eq!(
                 next(&mut c.body).await,
                 Some(Ok(": keep-alive\n\n".to_string())),
@@ -344,7 +353,7 @@ mod tests {
             let (bus, updates) = broadcast::channel(4);
             let (_shutdown, shutdown_rx) = watch::channel(true);
             let (tx, mut body) = ChannelBody::new(QUEUE);
-            tokio::task::spawn_local(run(tx, updates, shutdown_rx, PACING));
+            tokio::task::spawn_local(run(tx, updates, shutdown_rx, Rc::new(|_| None), PACING));
             assert_eq!(next(&mut body).await, None);
             drop(bus);
         });
