@@ -284,35 +284,41 @@ impl FrameDecoder {
 
     /// Decodes a PNG of any colour type into `self.rgb`; returns its width.
     fn decode_png_rgb(&mut self, data: &[u8]) -> Result<usize, String> {
-        let mut decoder = png::Decoder::new(data);
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder
-            .read_info()
-            .map_err(|e| format!("is not a readable PNG: {e}"))?;
-        let mut raw = vec![0; reader.output_buffer_size()];
-        let info = reader
-            .next_frame(&mut raw)
-            .map_err(|e| format!("could not be decoded: {e}"))?;
-        let (w, h) = (info.width as usize, info.height as usize);
-        let channels = match info.color_type {
-            png::ColorType::Grayscale => 1,
-            png::ColorType::GrayscaleAlpha => 2,
-            png::ColorType::Rgb => 3,
-            png::ColorType::Rgba => 4,
-            png::ColorType::Indexed => return Err("has an unexpanded palette".into()),
-        };
-        self.rgb.clear();
-        self.rgb.reserve(w * h * 3);
-        for row in raw[..info.buffer_size()].chunks_exact(info.line_size) {
-            for px in row[..w * channels].chunks_exact(channels) {
-                match channels {
-                    1 | 2 => self.rgb.extend_from_slice(&[px[0]; 3]),
-                    _ => self.rgb.extend_from_slice(&px[..3]),
-                }
+        decode_png_rgb(data, &mut self.rgb).map(|(w, _)| w)
+    }
+}
+
+/// Decodes a PNG of any 8-bit colour type into packed RGB in `rgb` (grey repeated into
+/// R, G and B, alpha dropped); returns its width and height.
+pub fn decode_png_rgb(data: &[u8], rgb: &mut Vec<u8>) -> Result<(usize, usize), String> {
+    let mut decoder = png::Decoder::new(data);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("is not a readable PNG: {e}"))?;
+    let mut raw = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut raw)
+        .map_err(|e| format!("could not be decoded: {e}"))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = match info.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => return Err("has an unexpanded palette".into()),
+    };
+    rgb.clear();
+    rgb.reserve(w * h * 3);
+    for row in raw[..info.buffer_size()].chunks_exact(info.line_size) {
+        for px in row[..w * channels].chunks_exact(channels) {
+            match channels {
+                1 | 2 => rgb.extend_from_slice(&[px[0]; 3]),
+                _ => rgb.extend_from_slice(&px[..3]),
             }
         }
-        Ok(w)
     }
+    Ok((w, h))
 }
 
 fn is_png(data: &[u8]) -> bool {

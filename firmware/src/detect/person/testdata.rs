@@ -194,32 +194,8 @@ impl Rgb {
     }
 
     fn from_png(data: &[u8]) -> Result<Self, String> {
-        let mut decoder = png::Decoder::new(data);
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder
-            .read_info()
-            .map_err(|e| format!("is not a readable PNG: {e}"))?;
-        let mut raw = vec![0; reader.output_buffer_size()];
-        let info = reader
-            .next_frame(&mut raw)
-            .map_err(|e| format!("could not be decoded: {e}"))?;
-        let (width, height) = (info.width as usize, info.height as usize);
-        let channels = match info.color_type {
-            png::ColorType::Grayscale => 1,
-            png::ColorType::GrayscaleAlpha => 2,
-            png::ColorType::Rgb => 3,
-            png::ColorType::Rgba => 4,
-            png::ColorType::Indexed => return Err("has an unexpanded palette".into()),
-        };
-        let mut pixels = Vec::with_capacity(width * height * 3);
-        for row in raw[..info.buffer_size()].chunks_exact(info.line_size) {
-            for px in row[..width * channels].chunks_exact(channels) {
-                match channels {
-                    1 | 2 => pixels.extend_from_slice(&[px[0]; 3]),
-                    _ => pixels.extend_from_slice(&px[..3]),
-                }
-            }
-        }
+        let mut pixels = Vec::new();
+        let (width, height) = crate::camera::replay::decode_png_rgb(data, &mut pixels)?;
         Ok(Self {
             width,
             height,
