@@ -296,6 +296,55 @@ mod tests {
     }
 
     #[test]
+    fn an_event_links_the_footage_around_it_when_there_is_any() {
+        use crate::store::{Segment, SegmentState, Trigger};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        const S: u64 = 1_000_000;
+        let t0 = 1_772_323_200 * S;
+        let rolls = (Duration::from_secs(5), Duration::from_secs(10));
+        let event = |start_s: u64, end_s: Option<u64>| Event {
+            id: 1,
+            kind: EventKind::Person,
+            start_us: t0 + start_s * S,
+            end_us: end_s.map(|e| t0 + e * S),
+            peak_score: 0.9,
+            boxes: Vec::new(),
+            zones: Vec::new(),
+            thumbnail: false,
+        };
+        assert_eq!(recording_link(&store, rolls, &event(100, Some(110))), None);
+
+        // One event-mode recording from 95 s to 120 s.
+        store
+            .put_segment(&Segment {
+                id: store.allocate_segment_id().unwrap(),
+                path: "rec/1.seg".into(),
+                start_us: t0 + 95 * S,
+                end_us: t0 + 120 * S,
+                bytes: 1,
+                state: SegmentState::Complete,
+                trigger: Trigger::Event,
+                fragments: Vec::new(),
+            })
+            .unwrap();
+        assert_eq!(
+            recording_link(&store, rolls, &event(100, Some(110))).as_deref(),
+            Some("/api/v1/export.mp4?from=2026-03-01T00:01:35Z&to=2026-03-01T00:02:00Z"),
+            "from the pre-roll before the start to the post-roll after the end"
+        );
+        assert!(
+            recording_link(&store, rolls, &event(117, None)).is_some(),
+            "an event going on links from its pre-roll"
+        );
+        assert_eq!(
+            recording_link(&store, rolls, &event(200, Some(210))),
+            None,
+            "no footage of that time"
+        );
+    }
+
+    #[test]
     fn event_json_is_what_clients_get() {
         let e = Event {
             id: 9,
