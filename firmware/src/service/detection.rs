@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::config::Config;
-use crate::detect::person::{ModelError, ModelFiles, PersonDetector};
+use crate::detect::person::ModelError;
 use crate::detect::runner::{
     Detector, DetectorConfig, DetectorCounters, DetectorHandle, PersonModel,
 };
@@ -46,18 +46,34 @@ const DEVICE_ID_KEY: &str = "device.id";
 /// Loads the person model when detection is on. Done before anything starts, so a
 /// model that is missing, damaged or does not fit stops the service with the reason
 /// instead of leaving a camera that silently never sees anyone.
-pub fn load_model(config: &Config) -> Result<Option<PersonDetector>, ModelError> {
+pub fn load_model(config: &Config) -> Result<Option<Box<dyn PersonModel>>, ModelError> {
     let d = &config.detection;
     if !d.enabled {
         tracing::info!("detection is off (`detection.enabled = false`)");
         return Ok(None);
     }
+    load_person_model(d)
+}
+
+#[cfg(feature = "tract")]
+fn load_person_model(
+    d: &crate::config::DetectionConfig,
+) -> Result<Option<Box<dyn PersonModel>>, ModelError> {
+    use crate::detect::person::{ModelFiles, PersonDetector};
     let files = ModelFiles::locate(d.model.as_deref(), d.anchors.as_deref())?;
     // `load` logs what it loaded and how long it took.
     let model = PersonDetector::open(&files)?;
     // Loading peaks about 10 MB above what the loaded model keeps.
     crate::memory::release_free();
-    Ok(Some(model))
+    Ok(Some(Box::new(model)))
+}
+
+#[cfg(not(feature = "tract"))]
+fn load_person_model(
+    _: &crate::config::DetectionConfig,
+) -> Result<Option<Box<dyn PersonModel>>, ModelError> {
+    tracing::warn!("this build has no person model (cargo feature `tract`): motion only");
+    Ok(None)
 }
 
 /// The running detection side; [`stop`](Self::stop) it before the recorder.
@@ -72,7 +88,7 @@ impl Detection {
     pub fn start(
         config: &Config,
         tap: &FrameTap,
-        model: Option<PersonDetector>,
+        model: Option<Box<dyn PersonModel>>,
         events: &EventsApi,
         live: &Arc<LiveBus>,
         recording: &Rc<Recording>,
@@ -80,7 +96,6 @@ impl Detection {
     ) -> std::io::Result<Self> {
         let (observations_tx, observations) = mpsc::channel(OBSERVATION_QUEUE);
         let detector = if config.detection.enabled {
-            let model = model.map(|m| Box::new(m) as Box<dyn PersonModel>);
             Some(Detector::start(
                 DetectorConfig::from(&config.detection),
                 tap.attach(),

@@ -17,19 +17,22 @@
 
 pub mod checksum;
 pub mod decode;
+// The runtime itself: tract is a large build, which the fuzz targets leave out.
+#[cfg(feature = "tract")]
 pub mod model;
 pub mod nms;
 pub mod preprocess;
 #[doc(hidden)]
 pub mod testdata;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tract"))]
 mod photos;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 pub use checksum::Sha256;
+#[cfg(feature = "tract")]
 pub use model::{PersonDetector, RawOutputs};
 
 /// The shipped model's file name.
@@ -157,6 +160,7 @@ impl ModelFiles {
     }
 }
 
+#[cfg(feature = "tract")]
 impl PersonDetector {
     /// [`PersonDetector::load`] for `files`.
     pub fn open(files: &ModelFiles) -> Result<Self, ModelError> {
