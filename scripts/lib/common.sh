@@ -40,8 +40,9 @@ HOST_PACKAGES=(build-essential cmake nasm pkg-config tzdata)
 # What the tests use besides the build: ffprobe/ffmpeg check every recorded segment,
 # chromium plays segments and exports the way a phone would, iproute2 gives the
 # public-address tests a network namespace, python3-pip fetches the test pictures
-# (scikit-image's sample images) from PyPI.
-TEST_PACKAGES=(ffmpeg chromium iproute2 python3-pip)
+# (scikit-image's sample images) from PyPI, mosquitto is the real MQTT broker the
+# notification tests start on a free port.
+TEST_PACKAGES=(ffmpeg chromium iproute2 python3-pip mosquitto)
 
 # Cross-building for the Pi (aarch64) with Debian's rustc and running its tests
 # under user-mode qemu.
