@@ -13,7 +13,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::detect::person::ModelError;
@@ -80,6 +81,18 @@ fn load_person_model(
 pub struct Detection {
     detector: Option<DetectorHandle>,
     events: EventServiceHandle,
+    /// Ends after saying `offline` to the broker at a clean stop.
+    mqtt: Option<JoinHandle<()>>,
+}
+
+/// The running parts of the service that detection feeds from and into.
+pub struct Stages<'a> {
+    pub tap: &'a FrameTap,
+    pub live: &'a Arc<LiveBus>,
+    pub events: &'a EventsApi,
+    pub recording: &'a Rc<Recording>,
+    /// Turns `true` at a stop signal.
+    pub shutdown: &'a watch::Receiver<bool>,
 }
 
 impl Detection {
@@ -87,13 +100,17 @@ impl Detection {
     /// I/O thread, and spawns the tasks that follow the events.
     pub fn start(
         config: &Config,
-        tap: &FrameTap,
         model: Option<Box<dyn PersonModel>>,
-        events: &EventsApi,
-        live: &Arc<LiveBus>,
-        recording: &Rc<Recording>,
         device_id: &str,
+        stages: Stages<'_>,
     ) -> std::io::Result<Self> {
+        let Stages {
+            tap,
+            live,
+            events,
+            recording,
+            shutdown,
+        } = stages;
         let (observations_tx, observations) = mpsc::channel(OBSERVATION_QUEUE);
         let detector = if config.detection.enabled {
             Some(Detector::start(
@@ -129,6 +146,7 @@ impl Detection {
                 Err(e) => tracing::error!("webhook notifications are off for one receiver: {e}"),
             }
         }
+        let mut mqtt_task = None;
         if let Some(settings) = &config.notify.mqtt {
             let mqtt = MqttNotifier::new(
                 MqttConfig::from_settings(settings, device_id),
@@ -140,7 +158,13 @@ impl Detection {
                 "MQTT notifications on"
             );
             let updates = events.subscribe();
-            runtime::spawn(async move { mqtt.run(updates).await });
+            let mut shutdown = shutdown.clone();
+            mqtt_task = Some(runtime::spawn(async move {
+                let stop = async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                };
+                mqtt.run_until(updates, stop).await;
+            }));
         }
         let max_age = config.recording.max_age.unwrap_or(DEFAULT_EVENT_AGE);
         runtime::spawn(retention(events.clone(), max_age));
@@ -148,6 +172,7 @@ impl Detection {
         Ok(Self {
             detector,
             events: handle,
+            mqtt: mqtt_task,
         })
     }
 
@@ -166,6 +191,10 @@ impl Detection {
             }
         }
         self.events.stop().await;
+        if let Some(mqtt) = self.mqtt {
+            // The shutdown signal has told it to say goodbye; it gives itself a second.
+            let _ = tokio::time::timeout(Duration::from_secs(2), mqtt).await;
+        }
     }
 }
 

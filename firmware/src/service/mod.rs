@@ -137,12 +137,15 @@ pub fn run(config: Config) -> Result<(), StartError> {
         }
         let detection = detection::Detection::start(
             &config,
-            &pipeline.tap(),
             model,
-            &events,
-            &bus,
-            &recording,
             &device_id,
+            detection::Stages {
+                tap: &pipeline.tap(),
+                live: &bus,
+                events: &events,
+                recording: &recording,
+                shutdown: &shutdown,
+            },
         )
         .map_err(StartError::Runtime)?;
         let state = Rc::new(AppState {

@@ -56,6 +56,8 @@ const EVENT: &str = "event";
 const SNAPSHOT: &str = "snapshot";
 const ONLINE: &str = "online";
 const OFFLINE: &str = "offline";
+/// How long a clean stop waits for `offline` and the DISCONNECT to go out.
+const FAREWELL_WAIT: Duration = Duration::from_secs(1);
 const ON: &str = "ON";
 const OFF: &str = "OFF";
 
@@ -262,6 +264,17 @@ impl MqttNotifier {
     /// without an MQTT DISCONNECT, so the broker publishes the Last Will (`offline`).
     /// Call once.
     pub async fn run(&self, updates: broadcast::Receiver<EventUpdate>) {
+        self.run_until(updates, std::future::pending()).await;
+    }
+
+    /// [`run`](Self::run) until `stop` resolves too; then, at a clean stop (a restart,
+    /// an update), says `offline` and disconnects, so Home Assistant shows the camera
+    /// unavailable at once instead of after the broker's keep-alive timeout.
+    pub async fn run_until(
+        &self,
+        updates: broadcast::Receiver<EventUpdate>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         let c = &self.config;
         let mut options = MqttOptions::new(c.client_id.clone(), c.host.clone(), c.port);
         options
@@ -278,12 +291,31 @@ impl MqttNotifier {
             options.set_credentials(user.clone(), c.password.clone().unwrap_or_default());
         }
         let (client, eventloop) = AsyncClient::new(options, CHANNEL);
+        let drive = self.drive(eventloop);
+        tokio::pin!(drive);
         tokio::select! {
-            _ = self.drive(eventloop) => {}
-            _ = self.drain(&client) => {}
+            _ = &mut drive => return,
+            _ = self.drain(&client) => return,
             _ = self.read(updates) => {
                 tracing::debug!("event bus closed; MQTT notifier stops");
+                return;
             }
+            _ = stop => {}
+        }
+        if !self.connected.get() {
+            return; // the Last Will is already the broker's word
+        }
+        let farewell = client
+            .try_publish(
+                self.config.topic(AVAILABILITY),
+                QoS::AtLeastOnce,
+                true,
+                OFFLINE,
+            )
+            .and_then(|()| client.try_disconnect());
+        if farewell.is_ok() {
+            // The event loop sends both, then ends on the DISCONNECT.
+            let _ = tokio::time::timeout(FAREWELL_WAIT, &mut drive).await;
         }
     }
 

@@ -421,3 +421,47 @@ fn settings_map_to_the_config_and_ids_are_topic_safe() {
     );
     assert_eq!(MqttConfig::new("h", "").base_topic, "mecam/camera");
 }
+
+#[test]
+fn a_clean_stop_says_offline_at_once() {
+    let Some(binary) = mosquitto_binary() else {
+        return;
+    };
+    let broker = Mosquitto::start(&binary, free_port());
+    let config = MqttConfig {
+        port: broker.port,
+        ..MqttConfig::new("127.0.0.1", "cam:02")
+    };
+    // The broker would publish the Last Will only after 1.5 keep-alives (45 s): an
+    // `offline` within a few seconds can only be the notifier's own.
+    assert!(config.keep_alive >= Duration::from_secs(30));
+    let notifier = Rc::new(MqttNotifier::new(config, None));
+    let bus = EventBus::new();
+    let topic = "mecam/cam_02/availability";
+
+    local(async {
+        let watcher = Watcher::connect(broker.port, "#").await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let notifier = notifier.clone();
+            let updates = bus.subscribe();
+            spawn_local(async move {
+                notifier
+                    .run_until(updates, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            })
+        };
+        until("online", WAIT, || watcher.payloads(topic) == ["online"]).await;
+        stop.send(()).unwrap();
+        until("offline at once", Duration::from_secs(5), || {
+            watcher.payloads(topic) == ["online", "offline"]
+        })
+        .await;
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("run_until returns after the farewell")
+            .unwrap();
+    });
+}
