@@ -94,6 +94,8 @@ pub(crate) struct Wants {
     pub manual: bool,
     /// Frames captured in `[start, end)` belong to an event recording.
     pub event: Option<(Instant, Instant)>,
+    /// An event is going on: the window stays open past `end` until it ends.
+    pub event_open: bool,
 }
 
 impl Wants {
@@ -101,7 +103,9 @@ impl Wants {
     /// over manual, manual over continuous: the label is what the recordings list
     /// shows, and an event is the most specific reason.
     pub fn at(&self, t: Instant) -> Option<Trigger> {
-        let event = self.event.is_some_and(|(start, end)| start <= t && t < end);
+        let event = self
+            .event
+            .is_some_and(|(start, end)| start <= t && (t < end || self.event_open));
         if self.mode == RecordingMode::Event && event {
             Some(Trigger::Event)
         } else if self.manual {
@@ -160,6 +164,7 @@ impl RecorderControl {
                 mode,
                 manual: false,
                 event: None,
+                event_open: false,
             }),
             status: Mutex::new(RecorderStatus {
                 mode,
@@ -194,6 +199,16 @@ impl RecorderControl {
             _ => (at, end),
         });
         tracing::debug!(?kind, mode = ?wants.mode, "event trigger");
+    }
+
+    /// Whether an event is going on now. While one is, the event window stays open
+    /// however long it lasts; when the last one ends, the window closes `post_roll`
+    /// from now. (Triggers alone would let a long quiet stretch of an event, with no
+    /// update, outlast the post-roll and split its recording.)
+    pub fn set_event_open(&self, kind: EventKind, open: bool) {
+        let now = Instant::now();
+        self.trigger_at(kind, now);
+        lock(&self.shared.wants).event_open = open;
     }
 
     /// Starts a manual recording; it lasts until [`stop_manual`](Self::stop_manual).
@@ -288,6 +303,12 @@ mod tests {
         assert_eq!(wants().event, Some((s(10), s(19))));
         control.trigger_at(EventKind::External, s(30));
         assert_eq!(wants().event, Some((s(30), s(35))));
+        // An event going on keeps the window open past its post-roll.
+        control.shared().wants.lock().unwrap().event_open = true;
+        assert_eq!(wants().at(s(60)), Some(Trigger::Event), "open event");
+        assert_eq!(wants().at(s(29)), None, "still not before the start");
+        control.shared().wants.lock().unwrap().event_open = false;
+        assert_eq!(wants().at(s(60)), None);
 
         control.start_manual();
         assert_eq!(wants().at(s(1)), Some(Trigger::Manual));

@@ -198,23 +198,39 @@ impl Detection {
     }
 }
 
-/// Event-mode recording: every update of an event (re)arms the recorder's window, so a
-/// recording covers the pre-roll before the start to the post-roll after the end.
+/// Event-mode recording: the recorder's event window opens at an event's start (with
+/// the pre-roll before it), stays open while any event goes on, and closes the
+/// post-roll after the last one ends.
 async fn follow_events(mut updates: broadcast::Receiver<EventUpdate>, recording: Rc<Recording>) {
+    let mut open = std::collections::HashSet::new();
     loop {
-        match updates.recv().await {
-            Ok(update) => {
-                // `None` before setup: there is no recorder to trigger yet.
+        let update = match updates.recv().await {
+            Ok(update) => update,
+            // 256 updates behind (pathological): an `Ended` may be among the lost, and
+            // an id kept open for ever would record for ever. Forget them all; the
+            // window closes after the post-roll unless the next update reopens it.
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(skipped = n, "event-mode recording fell behind the events");
+                open.clear();
                 if let Some(control) = recording.control() {
-                    control.trigger(match update.event().kind {
-                        EventKind::Motion => TriggerKind::Motion,
-                        EventKind::Person => TriggerKind::Person,
-                    });
+                    control.set_event_open(TriggerKind::External, false);
                 }
+                continue;
             }
-            // Skipped updates of a burst: the next one re-arms the window the same way.
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => break,
+        };
+        let event = update.event();
+        match update {
+            EventUpdate::Ended(_) => open.remove(&event.id),
+            _ => open.insert(event.id),
+        };
+        // `None` before setup: there is no recorder to trigger yet.
+        if let Some(control) = recording.control() {
+            let kind = match event.kind {
+                EventKind::Motion => TriggerKind::Motion,
+                EventKind::Person => TriggerKind::Person,
+            };
+            control.set_event_open(kind, !open.is_empty());
         }
     }
 }
