@@ -120,26 +120,36 @@ pub fn event_json(e: &Event, recording: Option<String>) -> serde_json::Value {
 /// Finds where an event's footage plays: [`recording_link`] with what it needs.
 pub type Linker = Rc<dyn Fn(&Event) -> Option<String>>;
 
-/// The [`Linker`] of this device (its index and its pre- and post-roll).
+/// The [`Linker`] of this device (its index, its pre- and post-roll, and the segment
+/// being written, whose row the recorder commits only every few seconds).
 pub fn linker(state: &AppState) -> Linker {
     let store = Arc::clone(&state.store);
-    let rolls = state.recording.rolls();
-    Rc::new(move |e: &Event| recording_link(&store, rolls, e))
+    let recording = Rc::clone(&state.recording);
+    Rc::new(move |e: &Event| {
+        let writing_since = recording
+            .status()
+            .and_then(|s| s.current_segment)
+            .map(|c| c.start_us);
+        recording_link(&store, recording.rolls(), writing_since, e)
+    })
 }
 
 /// The export of an event's footage, from the pre-roll before its start to the
 /// post-roll after its end (after its start while it goes on), when the index holds
-/// any recording in that window; `None` otherwise (recording off, or retention took
-/// it). One index read (microseconds).
+/// any recording in that window or the segment being written (started at
+/// `writing_since`, µs) reaches into it; `None` otherwise (recording off, or retention
+/// took it). One index read (microseconds).
 pub fn recording_link(
     store: &Store,
     (pre_roll, post_roll): (Duration, Duration),
+    writing_since: Option<u64>,
     e: &Event,
 ) -> Option<String> {
     let from = e.start_us.saturating_sub(pre_roll.as_micros() as u64);
     let to = e.end_us.unwrap_or(e.start_us) + post_roll.as_micros() as u64;
+    let writing = writing_since.is_some_and(|start| start < to);
     match store.segments_overlapping(from, to, 1) {
-        Ok(found) if !found.is_empty() => Some(format!(
+        Ok(found) if writing || !found.is_empty() => Some(format!(
             "/api/v1/export.mp4?from={}&to={}",
             format_rfc3339(from),
             format_rfc3339(to)
@@ -313,7 +323,19 @@ mod tests {
             zones: Vec::new(),
             thumbnail: false,
         };
-        assert_eq!(recording_link(&store, rolls, &event(100, Some(110))), None);
+        assert_eq!(
+            recording_link(&store, rolls, None, &event(100, Some(110))),
+            None
+        );
+        assert!(
+            recording_link(&store, rolls, Some(t0 + 90 * S), &event(100, Some(110))).is_some(),
+            "the segment being written, not in the index yet"
+        );
+        assert_eq!(
+            recording_link(&store, rolls, Some(t0 + 130 * S), &event(100, Some(110))),
+            None,
+            "a segment started after the event's post-roll"
+        );
 
         // One event-mode recording from 95 s to 120 s.
         store
@@ -329,16 +351,16 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            recording_link(&store, rolls, &event(100, Some(110))).as_deref(),
+            recording_link(&store, rolls, None, &event(100, Some(110))).as_deref(),
             Some("/api/v1/export.mp4?from=2026-03-01T00:01:35Z&to=2026-03-01T00:02:00Z"),
             "from the pre-roll before the start to the post-roll after the end"
         );
         assert!(
-            recording_link(&store, rolls, &event(117, None)).is_some(),
+            recording_link(&store, rolls, None, &event(117, None)).is_some(),
             "an event going on links from its pre-roll"
         );
         assert_eq!(
-            recording_link(&store, rolls, &event(200, Some(210))),
+            recording_link(&store, rolls, None, &event(200, Some(210))),
             None,
             "no footage of that time"
         );
