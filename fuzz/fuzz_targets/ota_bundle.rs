@@ -14,17 +14,19 @@
 //!
 //! Properties: nothing panics; events come in the documented order and payload data
 //! adds up to the manifest's sizes; an error poisons the verifier; chunking does not
-//! change the verdict (compared with `verify_reader`); a manifest that parses is
-//! canonical.
+//! change the verdict (compared with `verify_reader` and the pull-based
+//! `BundleReader`); a manifest that parses is canonical.
 
 #![no_main]
 
+use std::io;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use mecam_ota::format::{HEADER_LEN, Header, SIGNATURE_BLOCK_LEN, signed_message};
 use mecam_ota::{
-    BundleVerifier, Event, Manifest, SigningKey, TrustedKeys, Version, check_install, verify_reader,
+    BundleReader, BundleVerifier, Event, Manifest, OtaError, SigningKey, TrustedKeys, Version,
+    check_install, verify_reader,
 };
 
 /// A fixed key, so that a crashing input reproduces byte for byte: an Ed25519 PKCS#8
@@ -62,6 +64,12 @@ fuzz_target!(|data: &[u8]| {
         (Err(_), Err(_)) => {}
         _ => panic!("chunks of {chunk} bytes: {streamed:?}, verify_reader: {read:?}"),
     }
+    let pulled = pull(&bundle);
+    match (&streamed, &pulled) {
+        (Ok(pushed), Ok(pulled)) => assert_eq!(pushed, pulled),
+        (Err(_), Err(_)) => {}
+        _ => panic!("chunks of {chunk} bytes: {streamed:?}, BundleReader: {pulled:?}"),
+    }
     if let Ok(manifest) = streamed {
         let current: Version = "1.0.0".parse().expect("a valid version");
         let _ = check_install(&manifest, &current, "rpi-zero2w", false);
@@ -75,6 +83,19 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Verifies `bundle` with the pull-based `BundleReader`, reading every payload.
+fn pull(bundle: &[u8]) -> Result<Manifest, String> {
+    let keys = trusted();
+    let mut reader = BundleReader::open(bundle, &keys, None).map_err(|e| e.to_string())?;
+    while let Some(mut payload) = reader.next_payload().map_err(|e| e.to_string())? {
+        io::copy(&mut payload, &mut io::sink()).map_err(|e| OtaError::from(e).to_string())?;
+    }
+    reader
+        .finish()
+        .map(|bundle| bundle.manifest)
+        .map_err(|e| e.to_string())
+}
 
 /// Replaces the signature block with a valid one by [`KEY`], if there is one.
 fn resign(bundle: &mut [u8]) {

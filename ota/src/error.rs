@@ -7,6 +7,7 @@ use std::io;
 use crate::format::{FORMAT_VERSION, MAX_MANIFEST_LEN};
 use crate::keys::{KeyError, KeyId};
 use crate::manifest::{ManifestError, Sha256};
+use crate::policy::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtaError {
@@ -53,8 +54,26 @@ pub enum OtaError {
     Poisoned,
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+/// Recovers the precise reason from an `io::Error` made by a
+/// [`PayloadReader`](crate::PayloadReader), which has to speak `io::Error`.
+impl From<io::Error> for OtaError {
+    fn from(e: io::Error) -> Self {
+        if !e.get_ref().is_some_and(|inner| inner.is::<OtaError>()) {
+            return OtaError::Io(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<OtaError>()) {
+            Some(Ok(ota)) => *ota,
+            Some(Err(other)) => OtaError::Io(io::Error::new(kind, other)),
+            None => OtaError::Io(kind.into()),
+        }
+    }
 }
 
 /// A part of a bundle, for messages.

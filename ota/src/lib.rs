@@ -9,6 +9,8 @@
 //!
 //! - [`BundleVerifier`]: push-based verification for the device (no I/O of its own).
 //! - [`verify_reader`]: the same, from a blocking reader.
+//! - [`BundleReader`]: pull-based, from a blocking reader: verifies the manifest and
+//!   the install policy, then hands out each payload as a hashing `Read`.
 //! - [`check_install`]: board, product and downgrade policy.
 //! - [`TrustedKeys`], [`SigningKey`], [`PublicKey`]: Ed25519 keys and their files.
 //! - [`create`]: writing and re-signing bundles (the `mecam-bundle` host tool).
@@ -20,6 +22,7 @@ mod hex;
 pub mod keys;
 pub mod manifest;
 pub mod policy;
+pub mod reader;
 pub mod timestamp;
 pub mod verify;
 pub mod version;
@@ -29,6 +32,7 @@ pub use format::Prelude;
 pub use keys::{KeyError, KeyId, PublicKey, SigningKey, TrustedKeys};
 pub use manifest::{Manifest, ManifestError, PRODUCT, PayloadInfo, PayloadKind, Sha256};
 pub use policy::{Refusal, check_install};
+pub use reader::{BundleReader, InstallTarget, PayloadReader};
 pub use timestamp::Timestamp;
 pub use verify::{BundleVerifier, Event, VerifiedBundle, verify_reader};
 pub use version::Version;

@@ -41,8 +41,9 @@ HOST_PACKAGES=(build-essential cmake nasm pkg-config tzdata)
 # chromium plays segments and exports the way a phone would, iproute2 gives the
 # public-address tests a network namespace, python3-pip fetches the test pictures
 # (scikit-image's sample images) from PyPI, mosquitto is the real MQTT broker the
-# notification tests start on a free port.
-TEST_PACKAGES=(ffmpeg chromium iproute2 python3-pip mosquitto)
+# notification tests start on a free port, shellcheck checks the image's boot and init
+# scripts (they run only on the device).
+TEST_PACKAGES=(ffmpeg chromium iproute2 python3-pip mosquitto shellcheck)
 
 # Cross-building for the Pi (aarch64) with Debian's rustc and running its tests
 # under user-mode qemu.
