@@ -157,4 +157,43 @@ impl Rgb {
             }
         }
     }
+
+    /// The `width`×`height` rectangle at (`x`, `y`), clipped to this picture.
+    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Self {
+        let x = x.min(self.width);
+        let y = y.min(self.height);
+        let width = width.min(self.width - x);
+        let height = height.min(self.height - y);
+        let mut pixels = Vec::with_capacity(width * height * 3);
+        for row in y..y + height {
+            let start = (row * self.width + x) * 3;
+            pixels.extend_from_slice(&self.pixels[start..start + width * 3]);
+        }
+        Self {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    /// This picture with `f` applied to every pixel (e.g. a lighting change, noise).
+    pub fn map(&self, mut f: impl FnMut(usize, usize, [u8; 3]) -> [u8; 3]) -> Self {
+        let mut pixels = Vec::with_capacity(self.pixels.len());
+        for (i, px) in self.pixels.chunks_exact(3).enumerate() {
+            let out = f(i % self.width, i / self.width, [px[0], px[1], px[2]]);
+            pixels.extend_from_slice(&out);
+        }
+        Self {
+            width: self.width,
+            height: self.height,
+            pixels,
+        }
+    }
+
+    /// Writes this picture as a JPEG of `quality` (1-100).
+    pub fn write_jpeg(&self, path: &Path, quality: i32) -> Result<(), Error> {
+        let data = crate::jpeg::encode_rgb(&self.pixels, self.width, self.height, quality)?;
+        std::fs::write(path, data)?;
+        Ok(())
+    }
 }

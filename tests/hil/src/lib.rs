@@ -42,6 +42,8 @@ mod logbuf;
 pub mod mjpeg;
 pub mod netns;
 pub mod raw;
+pub mod receivers;
+pub mod sse;
 pub mod tls;
 
 pub use auth::{Auth, Session};
