@@ -42,8 +42,9 @@ HOST_PACKAGES=(build-essential cmake nasm pkg-config tzdata)
 # public-address tests a network namespace, python3-pip fetches the test pictures
 # (scikit-image's sample images) from PyPI, mosquitto is the real MQTT broker the
 # notification tests start on a free port, shellcheck checks the image's boot and init
-# scripts (they run only on the device).
-TEST_PACKAGES=(ffmpeg chromium iproute2 python3-pip mosquitto shellcheck)
+# scripts (they run only on the device); libcamera-dev builds the libcamera shim
+# (`--features libcamera`) and runs its no-camera path.
+TEST_PACKAGES=(ffmpeg chromium iproute2 python3-pip mosquitto shellcheck libcamera-dev)
 
 # Cross-building for the Pi (aarch64) with Debian's rustc and running its tests
 # under user-mode qemu.

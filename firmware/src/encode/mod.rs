@@ -5,6 +5,7 @@
 
 pub mod h264;
 pub mod jpeg;
+pub mod v4l2m2m;
 
 use std::time::{Instant, SystemTime};
 
