@@ -8,6 +8,7 @@ pub mod args;
 pub mod cputime;
 pub mod fanout;
 pub mod host;
+pub mod proc_status;
 pub mod reference;
 pub mod scene;
 pub mod stats;

@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mecam::auth::{Password, PasswordHasher};
+use mecam::memory::release_free;
 use mecam::vault::{Argon2Params, VaultRecord};
 use mecam_benches::args::{Args, OptSpec};
 use mecam_benches::cputime::thread_cpu;
 use mecam_benches::host::Host;
+use mecam_benches::proc_status::status_kib;
 use mecam_benches::reference::Sealer;
 use mecam_benches::stats::{Summary, round};
 use mecam_benches::table;
@@ -121,7 +123,7 @@ fn main() -> Result<()> {
         retained: 0,
     };
     // What the allocator keeps after a series of logins (nothing is trimmed here).
-    trim_heap();
+    release_free();
     let before = status_kib("VmRSS")?;
     for _ in 0..RETAIN_LOGINS {
         login()?;
@@ -242,26 +244,11 @@ fn measure(path: &dyn Fn() -> Result<()>) -> Result<(f64, f64)> {
 /// allocator's free memory handed back, so that memory a previous run left resident
 /// does not hide this one's.
 fn peak_extra_kib(path: &dyn Fn() -> Result<()>) -> Result<u64> {
-    trim_heap();
+    release_free();
     let before = status_kib("VmRSS")?;
     fs::write("/proc/self/clear_refs", "5").context("resetting VmHWM")?;
     path()?;
     Ok(status_kib("VmHWM")?.saturating_sub(before))
-}
-
-/// Hands the allocator's free memory back to the kernel (glibc's `malloc_trim`).
-fn trim_heap() {
-    // SAFETY: malloc_trim only releases free heap memory; no pointer is affected.
-    unsafe { libc::malloc_trim(0) };
-}
-
-fn status_kib(field: &str) -> Result<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-        .with_context(|| format!("{field} in /proc/self/status"))
 }
 
 /// Median µs of one Argon2id run (the unknown-user path: Argon2 and nothing else) with

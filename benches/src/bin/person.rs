@@ -26,9 +26,11 @@ use mecam::camera::Frame;
 use mecam::detect::person::testdata::skimage_frame;
 use mecam::detect::person::{ModelFiles, PersonDetector, RawOutputs, SCORE_FLOOR};
 use mecam::detect::{BBox, Detection};
+use mecam::memory::release_free;
 use mecam_benches::args::{Args, OptSpec};
 use mecam_benches::cputime::thread_cpu;
 use mecam_benches::host::Host;
+use mecam_benches::proc_status::status_kib;
 use mecam_benches::stats::{Summary, round};
 use mecam_benches::table;
 use serde_json::{Value, json};
@@ -98,8 +100,8 @@ struct Picture {
     crop: BBox,
     full_ms: Summary,
     full_cpu_ms: Summary,
-    /// The whole pipeline followed by `malloc_trim`, as the detector thread does when
-    /// the scene goes quiet: the trim and the page faults it causes in the next run.
+    /// The whole pipeline right after `malloc_trim`, as the detector thread runs it
+    /// (it trims after every inference): the trim and the page faults it causes.
     trimmed_cpu_ms: Summary,
     pre_cpu_ms: Summary,
     infer_ms: Summary,
@@ -176,12 +178,12 @@ fn main() -> Result<()> {
     }
     // What one inference adds at its peak (its intermediate tensors), and what stays
     // resident between inferences once the allocator has handed back what it can.
-    trim_heap();
+    release_free();
     let before = status_kib("VmRSS")?;
     fs::write("/proc/self/clear_refs", "5").context("resetting VmHWM")?;
     black_box(detector.detect(&frames[0].1, None)?);
     memory.inference_peak_extra_kib = status_kib("VmHWM")?.saturating_sub(before);
-    trim_heap();
+    release_free();
     memory.rss_after_inference_kib = status_kib("VmRSS")?;
 
     eprintln!("person: LiteRT on the same inputs for {budget:?} each");
@@ -226,14 +228,14 @@ fn read_f32(path: &Path) -> Result<Vec<f32>> {
 /// Loads the model, measuring resident memory before and after and the peak while
 /// loading (VmHWM reset through `/proc/self/clear_refs` first).
 fn load_measured(files: &ModelFiles) -> Result<(PersonDetector, Memory)> {
-    trim_heap();
+    release_free();
     let rss_before_kib = status_kib("VmRSS")?;
     fs::write("/proc/self/clear_refs", "5").context("resetting VmHWM")?;
     let started = Instant::now();
     let detector = PersonDetector::open(files)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let peak_loading_kib = status_kib("VmHWM")?;
-    trim_heap();
+    release_free();
     let rss_loaded_kib = status_kib("VmRSS")?;
     Ok((
         detector,
@@ -247,22 +249,6 @@ fn load_measured(files: &ModelFiles) -> Result<(PersonDetector, Memory)> {
             mmap_threshold_kib: 0,
         },
     ))
-}
-
-/// Hands the allocator's free memory back to the kernel (glibc's `malloc_trim`), so
-/// RSS shows what is held, not what was once used.
-fn trim_heap() {
-    // SAFETY: malloc_trim only releases free heap memory; no pointer is affected.
-    unsafe { libc::malloc_trim(0) };
-}
-
-fn status_kib(field: &str) -> Result<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-        .with_context(|| format!("{field} in /proc/self/status"))
 }
 
 /// Times the whole pipeline and each step on `frame` (whole frame, no region: the
@@ -291,10 +277,10 @@ fn bench_tract(
         // Interleaved, so both see the same machine: a run and a trim, then a run
         // that faults the trimmed pages back in.
         let cpu = thread_cpu();
-        trim_heap();
+        release_free();
         black_box(detector.detect(frame, None)?);
         trimmed_cpu_ms.push((thread_cpu() - cpu).as_secs_f64() * 1e3);
-        trim_heap();
+        release_free();
     }
 
     // The steps one by one, interleaved as in a detection.
@@ -589,8 +575,8 @@ fn print_report(
         "\nfull = pre-processing (crop, I420 → RGB, resize to the model's input) + inference +\n\
          post-processing (box decoding, sigmoid, NMS), whole frame. Medians of the thread's CPU\n\
          time unless marked wall; p95 of wall time. litert = interpreter.invoke() alone.\n\
-         trimmed/full = a full run right after malloc_trim (the detector trims when the\n\
-         scene goes quiet), against a full run on warm buffers.\n"
+         trimmed/full = a full run right after malloc_trim (the detector trims after\n\
+         every inference), against a full run on warm buffers.\n"
     );
     let agreement: Vec<Vec<String>> = rows
         .iter()
