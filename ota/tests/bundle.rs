@@ -7,52 +7,21 @@ use mecam_ota::format::{
     signed_message,
 };
 use mecam_ota::{
-    BundleVerifier, Event, KeyId, Manifest, ManifestError, OtaError, PayloadInfo, PayloadKind,
-    Prelude, Section, Sha256, SigningKey, TrustedKeys, VerifiedBundle, verify_reader,
+    BundleVerifier, Event, KeyId, Manifest, ManifestError, OtaError, PayloadKind, Prelude, Section,
+    Sha256, SigningKey, TrustedKeys, VerifiedBundle, verify_reader,
 };
 
-const ROOTFS: &[u8] = &[0x5a; 300];
-const BOOT: &[u8] = b"boot files archive, pretend it is a tar";
+mod common;
 
-fn new_key() -> SigningKey {
-    SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().unwrap()).unwrap()
-}
-
-fn trusting(key: &SigningKey) -> TrustedKeys {
-    TrustedKeys::new([key.public_key()]).unwrap()
-}
-
-fn payload(kind: PayloadKind, data: &[u8]) -> PayloadInfo {
-    PayloadInfo {
-        name: kind.as_str().into(),
-        kind,
-        size: data.len() as u64,
-        sha256: Sha256::of(data),
-    }
-}
+use common::{BOARD, BOOT, ROOTFS, bundle_of, manifest_for, new_key, trusting};
 
 fn manifest() -> Manifest {
-    Manifest {
-        format: FORMAT_VERSION,
-        product: "mecam".into(),
-        version: "1.4.0".parse().unwrap(),
-        board: "rpi-zero2w".into(),
-        created: "2026-05-01T12:00:00Z".parse().unwrap(),
-        payloads: vec![
-            payload(PayloadKind::Rootfs, ROOTFS),
-            payload(PayloadKind::Boot, BOOT),
-        ],
-    }
+    manifest_for("1.4.0", BOARD)
 }
 
 /// A valid bundle built the way the host tool builds one.
 fn bundle(key: Option<&SigningKey>) -> Vec<u8> {
-    let prelude = Prelude::new(manifest(), key).unwrap();
-    let sources = [ROOTFS, BOOT];
-    let mut out = Vec::new();
-    let len = write_bundle(&mut out, &prelude, |i, _| Ok(sources[i])).unwrap();
-    assert_eq!(len, out.len() as u64);
-    out
+    bundle_of(manifest(), key)
 }
 
 /// A bundle around arbitrary manifest bytes, signed by `key` — what an attacker holding

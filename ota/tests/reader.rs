@@ -3,57 +3,21 @@
 
 use std::io::{self, Read};
 
-use mecam_ota::create::write_bundle;
 use mecam_ota::format::{
     FORMAT_VERSION, HEADER_LEN, Header, MAX_MANIFEST_LEN, SIGNATURE_BLOCK_LEN, SignatureBlock,
     signed_message,
 };
 use mecam_ota::{
-    BundleReader, InstallTarget, Manifest, OtaError, PayloadInfo, PayloadKind, Prelude, Refusal,
-    Section, Sha256, SigningKey, TrustedKeys, verify_reader,
+    BundleReader, InstallTarget, Manifest, OtaError, Prelude, Refusal, Section, SigningKey,
+    TrustedKeys, verify_reader,
 };
 
-const ROOTFS: &[u8] = &[0x5a; 300];
-const BOOT: &[u8] = b"boot files archive, pretend it is a tar";
-const BOARD: &str = "rpi-zero2w";
+mod common;
 
-fn new_key() -> SigningKey {
-    SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().unwrap()).unwrap()
-}
-
-fn trusting(key: &SigningKey) -> TrustedKeys {
-    TrustedKeys::new([key.public_key()]).unwrap()
-}
-
-fn payload(kind: PayloadKind, data: &[u8]) -> PayloadInfo {
-    PayloadInfo {
-        name: kind.as_str().into(),
-        kind,
-        size: data.len() as u64,
-        sha256: Sha256::of(data),
-    }
-}
-
-fn manifest(version: &str, board: &str) -> Manifest {
-    Manifest {
-        format: FORMAT_VERSION,
-        product: "mecam".into(),
-        version: version.parse().unwrap(),
-        board: board.into(),
-        created: "2026-05-01T12:00:00Z".parse().unwrap(),
-        payloads: vec![
-            payload(PayloadKind::Rootfs, ROOTFS),
-            payload(PayloadKind::Boot, BOOT),
-        ],
-    }
-}
+use common::{BOARD, BOOT, ROOTFS, manifest_for as manifest, new_key, trusting};
 
 fn bundle_of(manifest: Manifest, key: &SigningKey) -> Vec<u8> {
-    let prelude = Prelude::new(manifest, Some(key)).unwrap();
-    let sources = [ROOTFS, BOOT];
-    let mut out = Vec::new();
-    write_bundle(&mut out, &prelude, |i, _| Ok(sources[i])).unwrap();
-    out
+    common::bundle_of(manifest, Some(key))
 }
 
 fn bundle(key: &SigningKey) -> Vec<u8> {
